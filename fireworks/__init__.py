@@ -1,0 +1,124 @@
+"""Fireworks: the data side of machine learning.
+
+Data travels as a :class:`Message` (a columnar table whose columns can be ``torch.Tensor``) through a lazy
+graph of :class:`Source` nodes. Everything public is importable from this module; submodules are imported on
+first use, so ``import fireworks`` stays cheap and optional extras (Optuna, Dash, Ray) load only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily on first attribute access)
+_EXPORTS: dict[str, str] = {
+    # errors
+    "FireworksError": "fireworks.exceptions",
+    "PipelineError": "fireworks.exceptions",
+    "CycleError": "fireworks.exceptions",
+    "MissingDependencyError": "fireworks.exceptions",
+    # message
+    "Message": "fireworks.message",
+    # sources
+    "Source": "fireworks.sources",
+    "FunctionSource": "fireworks.sources",
+    "FilterSource": "fireworks.sources",
+    "LoopingSource": "fireworks.sources",
+    "ShufflerSource": "fireworks.sources",
+    "BatchingSource": "fireworks.sources",
+    "RepeaterSource": "fireworks.sources",
+    "IndexMapSource": "fireworks.sources",
+    "AggregatorSource": "fireworks.sources",
+    "ToTensorSource": "fireworks.sources",
+    "PrefetchSource": "fireworks.sources",
+    "train_test_split": "fireworks.sources",
+    "CSVSource": "fireworks.sources",
+    "JSONLinesSource": "fireworks.sources",
+    "ParquetSource": "fireworks.sources",
+    "DatasetSource": "fireworks.sources",
+    "CachingSource": "fireworks.sources",
+    # cache
+    "MessageCache": "fireworks.cache",
+    "UnlimitedCache": "fireworks.cache",
+    "LRUCache": "fireworks.cache",
+    "LFUCache": "fireworks.cache",
+    # database
+    "TableSource": "fireworks.database",
+    "DBSource": "fireworks.database",
+    # experiment
+    "Experiment": "fireworks.experiment",
+    "load_experiment": "fireworks.experiment",
+    "list_experiments": "fireworks.experiment",
+    "save_checkpoint": "fireworks.experiment",
+    "load_checkpoint": "fireworks.experiment",
+    "dry_run": "fireworks.experiment",
+    # factory
+    "Factory": "fireworks.factory",
+    "Trial": "fireworks.factory",
+    "GridGenerator": "fireworks.factory",
+    "RandomGenerator": "fireworks.factory",
+    "OptunaGenerator": "fireworks.factory",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fireworks' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - static imports for type checkers and IDEs
+    from fireworks.cache import LFUCache, LRUCache, MessageCache, UnlimitedCache
+    from fireworks.database import DBSource, TableSource
+    from fireworks.exceptions import (
+        CycleError,
+        FireworksError,
+        MissingDependencyError,
+        PipelineError,
+    )
+    from fireworks.experiment import (
+        Experiment,
+        dry_run,
+        list_experiments,
+        load_checkpoint,
+        load_experiment,
+        save_checkpoint,
+    )
+    from fireworks.factory import (
+        Factory,
+        GridGenerator,
+        OptunaGenerator,
+        RandomGenerator,
+        Trial,
+    )
+    from fireworks.message import Message
+    from fireworks.sources import (
+        AggregatorSource,
+        BatchingSource,
+        CachingSource,
+        CSVSource,
+        DatasetSource,
+        FilterSource,
+        FunctionSource,
+        IndexMapSource,
+        JSONLinesSource,
+        LoopingSource,
+        ParquetSource,
+        PrefetchSource,
+        RepeaterSource,
+        ShufflerSource,
+        Source,
+        ToTensorSource,
+        train_test_split,
+    )

@@ -1,0 +1,46 @@
+"""The ``fireworks`` command line.
+
+Each command lives beside the code it drives; a command module exposes ``register(subparsers)``, which adds its
+sub-commands with ``set_defaults(func=...)``. ``func(args)`` returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# modules that register sub-commands, in the order they appear in --help
+COMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fireworks import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fireworks",
+        description="Fireworks: data pipelines, hyperparameter search and experiments for PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"fireworks {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
