@@ -1,0 +1,308 @@
+"""Checkpoints: any ``state_dict`` saved atomically in a safe, pickle-free file format.
+
+The file is ``MAGIC`` + an 8-byte little-endian header length + a JSON header + raw array bytes. The header
+is a tree that mirrors the state dict: JSON scalars as themselves, containers and everything else tagged
+(``{"t": "dict", ...}``), tensors and arrays as ``dtype``/``shape``/``offset``/``nbytes`` into the data
+region. Loading parses JSON and copies bytes, so it can never execute code from the file. Non-string dict
+keys (a torch optimiser's parameter ids), tuples, big Python ints (numpy RNG states) and non-finite floats
+all round-trip exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import numpy as np
+import torch
+
+MAGIC = b"FWCKPT01"
+_ALIGN = 64
+_HEADER_LEN = struct.Struct("<Q")
+
+T = TypeVar("T")
+
+_TORCH_DTYPES: dict[str, torch.dtype] = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    )
+}
+
+
+class _Encoder:
+    """Turns a nested state into a JSON tree plus a list of byte blobs."""
+
+    def __init__(self) -> None:
+        self.blobs: list[bytes | memoryview] = []
+        self.offset = 0
+
+    def _blob(self, data: bytes | memoryview) -> dict[str, int]:
+        pad = -self.offset % _ALIGN
+        if pad:
+            self.blobs.append(b"\0" * pad)
+            self.offset += pad
+        entry = {"offset": self.offset, "nbytes": len(data)}
+        self.blobs.append(data)
+        self.offset += len(data)
+        return entry
+
+    def encode(self, value: Any, where: str) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            return value if math.isfinite(value) else {"t": "float", "v": repr(value)}
+        if isinstance(value, torch.Tensor):
+            return self._tensor(value, where)
+        if isinstance(value, np.ndarray):
+            return self._ndarray(value, where)
+        if isinstance(value, np.generic):
+            return {**self._ndarray(np.asarray(value), where), "t": "npscalar"}
+        if isinstance(value, Mapping):
+            keys, values = [], []
+            for key, item in value.items():
+                keys.append(self.encode(key, f"{where} key {key!r}"))
+                values.append(self.encode(item, f"{where}[{key!r}]"))
+            return {"t": "dict", "k": keys, "v": values}
+        if isinstance(value, list):
+            return {
+                "t": "list",
+                "v": [self.encode(x, f"{where}[{i}]") for i, x in enumerate(value)],
+            }
+        if isinstance(value, tuple):
+            return {
+                "t": "tuple",
+                "v": [self.encode(x, f"{where}[{i}]") for i, x in enumerate(value)],
+            }
+        if isinstance(value, (bytes, bytearray)):
+            return {"t": "bytes", **self._blob(bytes(value))}
+        if isinstance(value, torch.dtype):
+            return {"t": "torch.dtype", "v": str(value).removeprefix("torch.")}
+        if isinstance(value, torch.Size):
+            return {"t": "torch.Size", "v": list(value)}
+        raise TypeError(
+            f"a checkpoint holds only JSON-compatible scalars/lists/dicts, numpy arrays and torch "
+            f"tensors, but {where} is a {type(value).__module__}.{type(value).__qualname__}; make the "
+            f"object's state_dict() return its state in those types"
+        )
+
+    def _tensor(self, value: torch.Tensor, where: str) -> dict[str, Any]:
+        dtype = str(value.dtype).removeprefix("torch.")
+        if dtype not in _TORCH_DTYPES:
+            raise TypeError(
+                f"cannot checkpoint {where}: tensor dtype {value.dtype} is not supported"
+            )
+        if value.is_sparse or value.layout != torch.strided:
+            raise TypeError(
+                f"cannot checkpoint {where}: only dense tensors are supported; call .to_dense()"
+            )
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        raw = flat.view(torch.uint8).numpy() if flat.numel() else np.empty(0, np.uint8)
+        return {"t": "tensor", "dtype": dtype, "shape": list(value.shape), **self._blob(raw.data)}
+
+    def _ndarray(self, value: np.ndarray, where: str) -> dict[str, Any]:
+        if value.dtype.hasobject or value.dtype.fields is not None:
+            raise TypeError(
+                f"cannot checkpoint {where}: numpy dtype {value.dtype} is not a plain numeric/string "
+                f"dtype; convert it (e.g. to a list) first"
+            )
+        arr = value if value.flags.c_contiguous else value.copy(order="C")
+        dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+        arr = arr.astype(dtype, copy=False)
+        return {
+            "t": "ndarray",
+            "dtype": arr.dtype.str,
+            "shape": list(arr.shape),
+            **self._blob(arr.reshape(-1).view(np.uint8).data),
+        }
+
+
+class _Decoder:
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+
+    def _bytes(self, node: Mapping[str, Any]) -> bytes:
+        start, n = int(node["offset"]), int(node["nbytes"])
+        if start < 0 or n < 0 or start + n > len(self.data):
+            raise ValueError("corrupt checkpoint: a blob points outside the file")
+        return bytes(self.data[start : start + n])
+
+    def decode(self, node: Any) -> Any:
+        if not isinstance(node, dict):
+            if isinstance(node, list):
+                raise ValueError("corrupt checkpoint: untagged list in header")
+            return node
+        tag = node.get("t")
+        if tag == "dict":
+            return {self._key(self.decode(k)): self.decode(v) for k, v in zip(node["k"], node["v"])}
+        if tag == "list":
+            return [self.decode(v) for v in node["v"]]
+        if tag == "tuple":
+            return tuple(self.decode(v) for v in node["v"])
+        if tag == "float":
+            return float(node["v"])
+        if tag == "tensor":
+            dtype = _TORCH_DTYPES.get(node["dtype"])
+            if dtype is None:
+                raise ValueError(f"corrupt checkpoint: unknown tensor dtype {node['dtype']!r}")
+            raw = bytearray(self._bytes(node))
+            flat = (
+                torch.frombuffer(raw, dtype=torch.uint8)
+                if raw
+                else torch.empty(0, dtype=torch.uint8)
+            )
+            return flat.view(dtype).reshape(node["shape"])
+        if tag in ("ndarray", "npscalar"):
+            np_dtype = np.dtype(node["dtype"])
+            if np_dtype.hasobject:
+                raise ValueError("corrupt checkpoint: object arrays are never loaded")
+            arr = np.frombuffer(self._bytes(node), dtype=np_dtype).reshape(node["shape"]).copy()
+            return arr[()] if tag == "npscalar" else arr
+        if tag == "bytes":
+            return self._bytes(node)
+        if tag == "torch.dtype":
+            return _TORCH_DTYPES[node["v"]]
+        if tag == "torch.Size":
+            return torch.Size(node["v"])
+        raise ValueError(f"corrupt checkpoint: unknown node tag {tag!r}")
+
+    @staticmethod
+    def _key(key: Any) -> Any:
+        return tuple(key) if isinstance(key, list) else key
+
+
+def encode_state(state: Any) -> bytes:
+    """Serialise a nested state (see the module docstring) to the checkpoint byte format."""
+    parts = list(_encode_parts(state))
+    return b"".join(bytes(p) for p in parts)
+
+
+def _encode_parts(state: Any) -> list[bytes | memoryview]:
+    enc = _Encoder()
+    tree = enc.encode(state, "state")
+    header = json.dumps({"format": 1, "tree": tree}, separators=(",", ":")).encode()
+    return [MAGIC, _HEADER_LEN.pack(len(header)), header, *enc.blobs]
+
+
+def decode_state(data: bytes | bytearray | memoryview) -> Any:
+    """Parse bytes written by :func:`encode_state` back into the nested state. Never executes code."""
+    view = memoryview(data)
+    if bytes(view[: len(MAGIC)]) != MAGIC:
+        raise ValueError(
+            f"not a Fireworks checkpoint: it does not start with {MAGIC!r} (was it written by "
+            f"save_checkpoint?)"
+        )
+    start = len(MAGIC) + _HEADER_LEN.size
+    if len(view) < start:
+        raise ValueError("corrupt checkpoint: truncated header")
+    (n,) = _HEADER_LEN.unpack(view[len(MAGIC) : start])
+    if start + n > len(view):
+        raise ValueError("corrupt checkpoint: truncated header")
+    try:
+        header = json.loads(bytes(view[start : start + n]))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"corrupt checkpoint: header is not valid JSON ({err})") from err
+    return _Decoder(view[start + n :]).decode(header["tree"])
+
+
+def atomic_write(path: str | os.PathLike[str], chunks: list[bytes | memoryview]) -> None:
+    """Write ``chunks`` to ``path`` via a temp file in the same folder, fsync and ``os.replace``.
+
+    A crash at any moment leaves either the old file or the complete new one, never a mix.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _state_of(obj: Any) -> Any:
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        return obj.state_dict()
+    if isinstance(obj, Mapping):
+        return obj
+    raise TypeError(
+        f"save_checkpoint needs an object with a state_dict() method (a Source, model, optimiser, "
+        f"Factory) or a state dict itself, but got a {type(obj).__qualname__}"
+    )
+
+
+def save_checkpoint(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Save ``obj.state_dict()`` (or a state dict itself) to the file ``path``, atomically.
+
+    The file format is safe (JSON header + raw tensor/array bytes, no pickle); the write goes to a temp file
+    in the same folder which replaces ``path`` only once complete, so an interrupted save leaves the
+    previous checkpoint intact. Returns the path.
+
+    >>> import torch, tempfile, os
+    >>> model = torch.nn.Linear(2, 1)
+    >>> path = save_checkpoint(model, os.path.join(tempfile.mkdtemp(), "model.ckpt"))
+    >>> load_checkpoint(torch.nn.Linear(2, 1), path).weight.shape
+    torch.Size([1, 2])
+    """
+    state = _state_of(obj)
+    atomic_write(path, _encode_parts(state))
+    return Path(path)
+
+
+def read_checkpoint(path: str | os.PathLike[str] | IO[bytes]) -> Any:
+    """Return the state dict stored in a checkpoint file (tensors on the CPU)."""
+    if hasattr(path, "read"):
+        return decode_state(path.read())  # type: ignore[union-attr]
+    with open(path, "rb") as f:  # type: ignore[arg-type]
+        return decode_state(f.read())
+
+
+def load_checkpoint(obj: T, path: str | os.PathLike[str] | IO[bytes]) -> T:
+    """Load the checkpoint at ``path`` into ``obj`` with ``obj.load_state_dict(...)`` and return ``obj``."""
+    if not (hasattr(obj, "load_state_dict") and callable(obj.load_state_dict)):
+        raise TypeError(
+            f"load_checkpoint needs an object with a load_state_dict() method, but got a "
+            f"{type(obj).__qualname__}; use read_checkpoint(path) to get the state dict itself"
+        )
+    obj.load_state_dict(read_checkpoint(path))
+    return obj
