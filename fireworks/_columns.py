@@ -1,0 +1,336 @@
+"""Column-level helpers for :class:`fireworks.Message`: conversion, row selection, concatenation, equality.
+
+A column is stored as one of three things, always owned by exactly one Message:
+
+- ``torch.Tensor`` (a *tensor column*; first dimension = rows),
+- ``numpy.ndarray`` (a *vector column* with a native numpy dtype; may be multi-dimensional),
+- a pandas ``ExtensionArray`` (a *vector column*: strings, categoricals, nullable ints, tz-aware datetimes …).
+
+Storing arrays rather than ``pandas.Series`` keeps row access free of pandas' indexing overhead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+import torch
+from pandas.api.extensions import ExtensionArray
+from pandas.arrays import NumpyExtensionArray
+
+Vector: TypeAlias = "np.ndarray | ExtensionArray"
+Column: TypeAlias = "torch.Tensor | np.ndarray | ExtensionArray"
+Rows: TypeAlias = "int | slice | np.ndarray"
+
+
+def is_scalar(value: Any) -> bool:
+    """True for values that broadcast over rows (numbers, strings, None, 0-d arrays/tensors)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return value.ndim == 0
+    return isinstance(value, (str, bytes)) or value is None or np.ndim(value) == 0
+
+
+def column_length(col: Column) -> int:
+    return int(col.shape[0]) if isinstance(col, (torch.Tensor, np.ndarray)) else len(col)
+
+
+def as_tensor(value: Any, name: str) -> torch.Tensor:
+    """A new tensor (never sharing memory with ``value``) from a tensor, array, Series or sequence."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (pd.Series, pd.Index, ExtensionArray)):
+        series = pd.Series(value, copy=False)
+        if series.isna().any():
+            bad = np.flatnonzero(series.isna().to_numpy())[:5].tolist()
+            raise ValueError(
+                f"column {name!r} has missing values at rows {bad}; a tensor cannot hold NA, "
+                f"fill them first (e.g. series.fillna(0))"
+            )
+        value = series.to_numpy(dtype=_numpy_dtype_of(series.dtype))
+    arr = np.array(value, copy=True)
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(
+            f"column {name!r} of dtype {arr.dtype} cannot become a tensor; only bool and numeric "
+            f"columns can, so keep it a vector column or encode it first"
+        )
+    return torch.from_numpy(arr)
+
+
+def _numpy_dtype_of(dtype: Any) -> Any:
+    numpy_dtype = getattr(dtype, "numpy_dtype", None)
+    if numpy_dtype is not None:
+        return numpy_dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return _numpy_dtype_of(dtype.categories.dtype)
+    return None
+
+
+def as_vector(value: Any, name: str) -> Vector:
+    """A new vector column (numpy array or ExtensionArray) that shares no memory with ``value``."""
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            raise ValueError(f"column {name!r} must have one entry per row, but got a 0-d array")
+        return value.copy()
+    if isinstance(value, torch.Tensor):
+        return tensor_to_numpy(value)
+    if isinstance(value, (pd.Series, pd.Index)):
+        arr: Any = value.array
+    elif isinstance(value, ExtensionArray):
+        arr = value
+    elif isinstance(value, pd.DataFrame):
+        raise TypeError(f"column {name!r} must be one-dimensional, but got a DataFrame")
+    else:
+        if isinstance(value, dict) or not hasattr(value, "__iter__"):
+            raise TypeError(
+                f"column {name!r} must be a tensor, array, Series or sequence, "
+                f"but got {type(value).__name__}"
+            )
+        arr = pd.Series(value if isinstance(value, (list, tuple)) else list(value)).array
+    if isinstance(arr, NumpyExtensionArray):
+        return arr.to_numpy(copy=True)
+    return arr.copy()
+
+
+def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A numpy copy of a tensor (bfloat16, which numpy lacks, becomes float32 exactly)."""
+    t = tensor.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.cpu().numpy().copy()
+
+
+def row_index(key: Any, n: int) -> Rows:
+    """Normalise a row key to an int in ``[0, n)``, a slice from ``slice.indices`` or an int64 array.
+
+    Python semantics throughout: negative positions count from the end, slices clip, boolean masks must have
+    one entry per row. Out-of-range positions raise ``IndexError`` naming them.
+    """
+    if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+        i = int(key)
+        if i < -n or i >= n:
+            raise IndexError(
+                f"row {i} is out of range for a Message of {n} rows (valid: {-n}..{n - 1})"
+            )
+        return i + n if i < 0 else i
+    if isinstance(key, slice):
+        return slice(*key.indices(n))
+    if isinstance(key, torch.Tensor):
+        if key.ndim == 0 and key.dtype != torch.bool:
+            return row_index(int(key.item()), n)
+        arr = key.detach().cpu().numpy()
+    elif isinstance(key, np.ndarray):
+        arr = key
+    elif isinstance(key, (pd.Series, pd.Index, ExtensionArray)):
+        if key.dtype == "boolean" and pd.isna(key).any():
+            raise ValueError(
+                "a boolean row mask must not contain NA; fill it first (mask.fillna(False))"
+            )
+        arr = np.asarray(key, dtype=bool if pd.api.types.is_bool_dtype(key.dtype) else None)
+    elif isinstance(key, (list, tuple, range)):
+        arr = np.asarray(key)
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+    else:
+        raise TypeError(
+            f"rows must be an int, slice, int sequence/array/tensor or boolean mask, "
+            f"but got {type(key).__name__}"
+        )
+    if arr.dtype == np.bool_:
+        if arr.ndim != 1 or arr.shape[0] != n:
+            raise IndexError(
+                f"a boolean row mask needs one entry per row ({n}), but got shape {tuple(arr.shape)}"
+            )
+        return np.flatnonzero(arr)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"row positions must be integers or booleans, but got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise IndexError(f"row positions must be one-dimensional, but got shape {tuple(arr.shape)}")
+    idx = arr.astype(np.int64, copy=False)
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < -n or hi >= n:
+            bad = idx[(idx < -n) | (idx >= n)][:5].tolist()
+            raise IndexError(
+                f"rows {bad} are out of range for a Message of {n} rows (valid: {-n}..{n - 1})"
+            )
+        if lo < 0:
+            idx = np.where(idx < 0, idx + n, idx)
+    return idx
+
+
+def rows_count(rows: Rows) -> int:
+    if isinstance(rows, int):
+        return 1
+    if isinstance(rows, slice):
+        return len(range(rows.start, rows.stop, rows.step))
+    return int(rows.shape[0])
+
+
+def rows_as_array(rows: Rows) -> np.ndarray:
+    if isinstance(rows, int):
+        return np.array([rows], dtype=np.int64)
+    if isinstance(rows, slice):
+        return np.arange(rows.start, rows.stop, rows.step, dtype=np.int64)
+    return rows
+
+
+def take_slice(col: Column, start: int, stop: int) -> Column:
+    """A copy of rows ``start:stop`` of one column."""
+    if isinstance(col, torch.Tensor):
+        return col[start:stop].clone()
+    return col[start:stop].copy()
+
+
+def take(col: Column, idx: np.ndarray, idx_tensors: dict[torch.device, torch.Tensor]) -> Column:
+    """Rows ``idx`` (non-negative int64) of one column, as a new column."""
+    if isinstance(col, torch.Tensor):
+        t = idx_tensors.get(col.device)
+        if t is None:
+            t = idx_tensors[col.device] = torch.from_numpy(idx).to(col.device)
+        return col.index_select(0, t)
+    if isinstance(col, np.ndarray):
+        return col.take(idx, axis=0)
+    return col.take(idx)
+
+
+def concat(name: str, parts: Sequence[Column]) -> Column:
+    """One column from several of the same kind, in a single pass (linear in the total size)."""
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        if not all(isinstance(p, torch.Tensor) for p in parts):
+            raise ValueError(
+                f"column {name!r} is a tensor in some Messages and a vector in others; "
+                f"convert with to_tensors() or to_vectors() first"
+            )
+        shapes = {tuple(p.shape[1:]) for p in parts}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"tensor column {name!r} has different row shapes {sorted(shapes)}; they must match"
+            )
+        tensors: list[torch.Tensor] = list(parts)  # type: ignore[arg-type]
+        if len({p.device for p in tensors}) > 1:
+            tensors = [p.to(first.device) for p in tensors]
+        return torch.cat(tensors)
+    if any(isinstance(p, torch.Tensor) for p in parts):
+        raise ValueError(
+            f"column {name!r} is a tensor in some Messages and a vector in others; "
+            f"convert with to_tensors() or to_vectors() first"
+        )
+    if all(isinstance(p, np.ndarray) for p in parts):
+        kinds = {p.dtype.kind for p in parts}  # type: ignore[union-attr]
+        if len(kinds) == 1 or kinds <= set("biuf"):
+            return np.concatenate(parts)  # type: ignore[arg-type]
+    else:
+        dtypes = {p.dtype for p in parts}
+        if len(dtypes) == 1 and not isinstance(first, np.ndarray):
+            return type(first)._concat_same_type(parts)  # type: ignore[attr-defined]
+    if any(isinstance(p, np.ndarray) and p.ndim > 1 for p in parts):
+        raise ValueError(f"multi-dimensional column {name!r} cannot be joined with other dtypes")
+    series = pd.concat([pd.Series(p, copy=False) for p in parts], ignore_index=True)
+    return as_vector(series, name)
+
+
+def to_series(col: Vector, name: str) -> pd.Series:
+    """A pandas Series copy of a vector column (multi-dimensional arrays become objects per row)."""
+    if isinstance(col, np.ndarray) and col.ndim > 1:
+        cells = np.empty(col.shape[0], dtype=object)
+        for i in range(col.shape[0]):
+            cells[i] = col[i].copy()
+        return pd.Series(cells, name=name)
+    return pd.Series(col, name=name, copy=True)
+
+
+def _tensor_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape:
+        return False
+    a, b = a.detach().cpu(), b.detach().cpu()
+    if a.dtype != b.dtype:
+        dtype = torch.promote_types(a.dtype, b.dtype)
+        a, b = a.to(dtype), b.to(dtype)
+    if a.is_floating_point() or a.is_complex():
+        return bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+    return bool(torch.equal(a, b))
+
+
+def columns_equal(a: Column, b: Column) -> bool:
+    """Value equality of two columns of the same kind; NaN/NA equals NaN/NA, dtype width is ignored."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return False
+        return _tensor_equal(a, b)
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        if a.shape != b.shape:
+            return False
+        if a.dtype.kind in "biufc" and b.dtype.kind in "biufc":
+            return bool(np.array_equal(a, b, equal_nan=True))
+        if a.ndim > 1:
+            return bool(np.array_equal(a, b))
+    if column_length(a) != column_length(b):
+        return False
+    if (isinstance(a, np.ndarray) and a.ndim > 1) or (isinstance(b, np.ndarray) and b.ndim > 1):
+        return False
+    na_a = np.asarray(pd.isna(a), dtype=bool)
+    na_b = np.asarray(pd.isna(b), dtype=bool)
+    if not np.array_equal(na_a, na_b):
+        return False
+    keep = ~na_a
+    va = np.asarray(a, dtype=object)[keep]
+    vb = np.asarray(b, dtype=object)[keep]
+    return bool(np.all(va == vb))
+
+
+def set_rows(name: str, col: Column, rows: Rows, values: Column) -> Column:
+    """Write ``values`` into rows of ``col`` and return the column (the same object when done in place).
+
+    The column's dtype widens when the values need it (e.g. floats into an int column); an impossible write
+    raises before anything is changed.
+    """
+    if isinstance(col, torch.Tensor):
+        vals = values if isinstance(values, torch.Tensor) else as_tensor(values, name)
+        if tuple(vals.shape[1:]) != tuple(col.shape[1:]):
+            raise ValueError(
+                f"tensor column {name!r} has rows of shape {tuple(col.shape[1:])}, "
+                f"but the new values have rows of shape {tuple(vals.shape[1:])}"
+            )
+        dtype = torch.promote_types(col.dtype, vals.dtype)
+        if dtype != col.dtype:
+            col = col.to(dtype)
+        vals = vals.to(device=col.device, dtype=dtype)
+        if isinstance(rows, slice) and rows.step > 0:
+            col[rows] = vals
+        else:
+            col[torch.from_numpy(rows_as_array(rows)).to(col.device)] = vals
+        return col
+    if isinstance(values, torch.Tensor):
+        values = tensor_to_numpy(values)
+    key = rows_as_array(rows) if isinstance(rows, int) else rows
+    if isinstance(col, np.ndarray) and isinstance(values, np.ndarray):
+        if values.shape[1:] != col.shape[1:]:
+            raise ValueError(
+                f"column {name!r} has rows of shape {col.shape[1:]}, "
+                f"but the new values have rows of shape {values.shape[1:]}"
+            )
+        np_dtype = np.result_type(col.dtype, values.dtype)
+        if col.dtype.kind in "biufc" and values.dtype.kind not in "biufc":
+            np_dtype = np.dtype(object)
+        if np_dtype != col.dtype:
+            col = col.astype(np_dtype)
+        col[key] = values
+        return col
+    if isinstance(values, ExtensionArray) and values.dtype == col.dtype:
+        try:
+            col[key] = values
+            return col
+        except (TypeError, ValueError):
+            pass
+    try:
+        new = pd.Series(col, copy=True)
+        new.iloc[key] = pd.Series(values, copy=False).to_numpy(dtype=object)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"cannot write values of dtype {getattr(values, 'dtype', type(values).__name__)} into "
+            f"column {name!r} of dtype {col.dtype}: {err}; convert the column or the values first"
+        ) from err
+    return as_vector(new, name)

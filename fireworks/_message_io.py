@@ -1,0 +1,310 @@
+"""Conversions of a Message to and from pandas and Arrow, its file format, and its ``repr``.
+
+The file format is an Arrow IPC stream: data only, so reading one never executes code. Tensor columns with
+more than one dimension become Arrow fixed-shape tensor columns; the schema metadata key ``fireworks`` records,
+per column, its kind (tensor/vector), its dtype and row shape, so a round trip is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+
+from fireworks import _columns as C
+from fireworks._columns import Column
+from fireworks.message import Message
+
+META_KEY = b"fireworks"
+ATTRS_KEY = "fireworks_tensors"
+FORMAT_VERSION = 1
+
+_TORCH_DTYPES: dict[str, torch.dtype] = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.uint16,
+        torch.uint32,
+        torch.uint64,
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+    )
+}
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    try:
+        return _TORCH_DTYPES[name]
+    except KeyError as err:
+        raise ValueError(f"unknown tensor dtype {name!r} in Message metadata") from err
+
+
+# --- pandas ------------------------------------------------------------------------------------------------
+
+
+def to_pandas(m: Message) -> pd.DataFrame:
+    series: dict[str, Any] = {}
+    tensors: dict[str, dict[str, Any]] = {}
+    for name, col in m._data.items():
+        if isinstance(col, torch.Tensor):
+            tensors[name] = {"dtype": _dtype_name(col.dtype), "shape": list(col.shape[1:])}
+            series[name] = C.to_series(C.tensor_to_numpy(col), name)
+        else:
+            series[name] = C.to_series(col, name)
+    df = pd.DataFrame(series, index=pd.RangeIndex(len(m))) if series else pd.DataFrame()
+    if tensors:
+        df.attrs[ATTRS_KEY] = tensors
+    return df
+
+
+def from_pandas(df: pd.DataFrame) -> Message:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"from_pandas takes a DataFrame, but got {type(df).__name__}")
+    names = list(df.columns)
+    bad = [n for n in names if not isinstance(n, str)]
+    if bad:
+        raise TypeError(
+            f"column names must be str, but got {bad}; rename them (df.columns = df.columns.astype(str))"
+        )
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"column names must be unique, but {dupes} appear more than once")
+    tensors = df.attrs.get(ATTRS_KEY, {}) if isinstance(df.attrs.get(ATTRS_KEY), dict) else {}
+    data: dict[str, Column] = {}
+    for i, name in enumerate(names):
+        series = df.iloc[:, i]
+        info = tensors.get(name)
+        data[name] = _tensor_from_series(series, name, info) if info else C.as_vector(series, name)
+    return Message._from_columns(data, len(df))
+
+
+def _tensor_from_series(series: pd.Series, name: str, info: dict[str, Any]) -> torch.Tensor:
+    shape = tuple(info.get("shape", ()))
+    if shape:
+        cells = [np.asarray(v) for v in series.tolist()]
+        arr = np.stack(cells) if cells else np.empty((0, *shape))
+    else:
+        arr = series.to_numpy()
+    tensor = C.as_tensor(arr, name)
+    return tensor.to(_torch_dtype(info["dtype"]))
+
+
+# --- Arrow -------------------------------------------------------------------------------------------------
+
+
+def _numpy_to_arrow(arr: np.ndarray, name: str) -> pa.Array:
+    arr = np.ascontiguousarray(arr)
+    try:
+        if arr.ndim > 1:
+            return pa.FixedShapeTensorArray.from_numpy_ndarray(arr)
+        return pa.array(arr)
+    except (pa.ArrowException, TypeError, ValueError) as err:
+        raise TypeError(
+            f"column {name!r} of dtype {arr.dtype} cannot be stored in Arrow: {err}; convert it to a "
+            f"supported type (numbers, bool, str, datetime, categorical) first"
+        ) from err
+
+
+def to_arrow(m: Message) -> pa.Table:
+    arrays: list[pa.Array] = []
+    meta: dict[str, Any] = {}
+    for name, col in m._data.items():
+        if isinstance(col, torch.Tensor):
+            t = col.detach().cpu()
+            if t.is_complex():
+                raise TypeError(
+                    f"tensor column {name!r} is complex ({t.dtype}), which Arrow cannot store; "
+                    f"store torch.view_as_real(t) instead"
+                )
+            if t.dtype == torch.bfloat16:
+                t = t.view(torch.int16)
+            arrays.append(_numpy_to_arrow(t.numpy(), name))
+            meta[name] = {
+                "kind": "tensor",
+                "dtype": _dtype_name(col.dtype),
+                "shape": list(col.shape[1:]),
+            }
+        elif isinstance(col, np.ndarray):
+            arrays.append(_numpy_to_arrow(col, name))
+            meta[name] = {"kind": "vector", "dtype": str(col.dtype), "shape": list(col.shape[1:])}
+        else:
+            try:
+                arrays.append(pa.array(col))
+            except (pa.ArrowException, TypeError, ValueError) as err:
+                raise TypeError(
+                    f"column {name!r} of dtype {col.dtype} cannot be stored in Arrow: {err}"
+                ) from err
+            meta[name] = {"kind": "vector", "dtype": str(col.dtype), "shape": []}
+    payload = json.dumps({"version": FORMAT_VERSION, "rows": len(m), "columns": meta})
+    schema = pa.schema(
+        [pa.field(n, a.type) for n, a in zip(m._data, arrays)], metadata={META_KEY: payload}
+    )
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _arrow_to_numpy(col: pa.ChunkedArray, name: str) -> np.ndarray:
+    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if arr.null_count:
+        raise ValueError(
+            f"column {name!r} has {arr.null_count} nulls, which a tensor cannot hold; fill them first"
+        )
+    if isinstance(arr.type, pa.FixedShapeTensorType):
+        shape = tuple(arr.type.shape)
+        if len(arr) == 0:
+            return np.empty((0, *shape), dtype=arr.type.value_type.to_pandas_dtype())
+        return np.array(arr.to_numpy_ndarray(), copy=True)
+    if pa.types.is_fixed_size_list(arr.type):
+        dims = []
+        while pa.types.is_fixed_size_list(arr.type):
+            dims.append(arr.type.list_size)
+            arr = arr.flatten()
+        return np.array(arr.to_numpy(zero_copy_only=False), copy=True).reshape(-1, *dims)
+    return np.array(arr.to_numpy(zero_copy_only=False), copy=True)
+
+
+def _is_tensor_type(t: pa.DataType) -> bool:
+    return isinstance(t, pa.FixedShapeTensorType) or pa.types.is_fixed_size_list(t)
+
+
+def from_arrow(table: pa.Table | pa.RecordBatch) -> Message:
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    if not isinstance(table, pa.Table):
+        raise TypeError(
+            f"from_arrow takes a pyarrow Table or RecordBatch, but got {type(table).__name__}"
+        )
+    names = table.column_names
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"column names must be unique, but {dupes} appear more than once")
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    meta: dict[str, Any] = json.loads(raw)["columns"] if raw else {}
+    data: dict[str, Column] = {}
+    for name, col in zip(names, table.columns):
+        info = meta.get(name)
+        if info is None:
+            kind = "tensor" if _is_tensor_type(col.type) else "vector"
+            info = {"kind": kind, "shape": [], "dtype": None}
+        if info["kind"] == "tensor":
+            arr = _arrow_to_numpy(col, name)
+            tensor = torch.from_numpy(arr)
+            if info["dtype"] == "bfloat16":
+                tensor = tensor.view(torch.bfloat16)
+            elif info["dtype"] is not None:
+                tensor = tensor.to(_torch_dtype(info["dtype"]))
+            data[name] = tensor
+        elif info["shape"] or _is_tensor_type(col.type):
+            data[name] = _arrow_to_numpy(col, name).astype(info["dtype"] or None, copy=False)
+        else:
+            series = col.to_pandas()
+            if info["dtype"] is not None and str(series.dtype) != info["dtype"]:
+                series = series.astype(info["dtype"])
+            data[name] = C.as_vector(series, name)
+    return Message._from_columns(data, table.num_rows)
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+def _write(table: pa.Table, sink: Any) -> None:
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def save(m: Message, file: str | os.PathLike[str] | IO[bytes]) -> None:
+    table = to_arrow(m)
+    if isinstance(file, (str, os.PathLike)):
+        path = os.fspath(file)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".message-", suffix=".tmp", dir=directory)
+        os.close(fd)
+        try:
+            with pa.OSFile(tmp, "wb") as sink:
+                _write(table, sink)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return
+    sink = pa.BufferOutputStream()
+    _write(table, sink)
+    file.write(sink.getvalue().to_pybytes())
+
+
+def load(file: str | os.PathLike[str] | IO[bytes]) -> Message:
+    try:
+        if isinstance(file, (str, os.PathLike)):
+            with pa.OSFile(os.fspath(file), "rb") as source:
+                table = pa.ipc.open_stream(source).read_all()
+        else:
+            table = pa.ipc.open_stream(file).read_all()
+    except pa.ArrowInvalid as err:
+        raise ValueError(f"not a saved Message (expected an Arrow IPC stream): {err}") from err
+    return from_arrow(table)
+
+
+# --- repr --------------------------------------------------------------------------------------------------
+
+
+def _shape_text(shape: tuple[int, ...], dtype: torch.dtype) -> str:
+    return f"tensor[{'x'.join(map(str, shape))} {_dtype_name(dtype)}]"
+
+
+def render(m: Message, max_rows: int) -> str:
+    n = len(m)
+    tensors = [
+        f"{k}: {_shape_text(tuple(v.shape), v.dtype)}"
+        + (f" on {v.device}" if v.device.type != "cpu" else "")
+        for k, v in m._data.items()
+        if isinstance(v, torch.Tensor)
+    ]
+    head = f"Message: {n} rows x {len(m._data)} columns"
+    if tensors:
+        head += "\n  tensors: " + ", ".join(tensors)
+    if not m._data:
+        return head
+    if n > max_rows:
+        rows = np.r_[0 : max_rows // 2, n - max_rows // 2 : n]
+    else:
+        rows = np.arange(n)
+    part = m._take(rows)
+    shown: dict[str, Any] = {}
+    for k, v in part._data.items():
+        if isinstance(v, torch.Tensor):
+            if v.ndim == 1:
+                shown[k] = C.tensor_to_numpy(v)
+            else:
+                cell = _shape_text(tuple(v.shape[1:]), v.dtype)
+                shown[k] = [cell] * len(part)
+        elif isinstance(v, np.ndarray) and v.ndim > 1:
+            shown[k] = [f"array[{'x'.join(map(str, v.shape[1:]))} {v.dtype}]"] * len(part)
+        else:
+            shown[k] = pd.Series(v, copy=False)
+    df = pd.DataFrame(
+        {k: pd.Series(np.asarray(s) if isinstance(s, list) else s) for k, s in shown.items()}
+    )
+    df.index = rows
+    lines = df.to_string().splitlines()
+    if n > max_rows:
+        lines.insert(1 + max_rows // 2, "...")
+    return head + "\n" + "\n".join(lines)

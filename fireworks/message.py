@@ -1,0 +1,467 @@
+"""Message: a dictionary of vectors and tensors that behaves like a DataFrame."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fireworks import _columns as C
+from fireworks._columns import Column
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Message"]
+
+_REPR_ROWS = 10
+
+
+class Message:
+    """A columnar table whose columns are ``torch.Tensor`` (*tensor columns*) or vectors (*vector columns*).
+
+    Tensor columns hold anything with a first "rows" dimension (labels, embeddings, images, sequences); vector
+    columns hold what pandas holds (numbers, strings, categoricals, nullable ints, datetimes). Rows are indexed
+    like Python sequences, columns like a dict, and every operation returns a new Message except item
+    assignment/deletion, which change it in place. A Message owns its storage: it copies what it is given, and
+    results of operations never write through to their source.
+
+    Example:
+        >>> import torch
+        >>> from fireworks import Message
+        >>> m = Message({"x": torch.arange(4.0), "label": ["a", "b", "c", "d"]})
+        >>> len(m), m.columns, m.tensor_columns
+        (4, ['x', 'label'], ['x'])
+        >>> m[1:3]["label"].tolist()
+        ['b', 'c']
+        >>> m[[3, 0]]["x"]
+        tensor([3., 0.])
+        >>> Message.concat([m, m[-1]])["x"].shape
+        torch.Size([5])
+
+    Equality (``==``) compares column names (in any order), kind (tensor vs vector) and values, ignoring dtype
+    width; NaN and NA equal themselves, so a Message with missing values equals its own copy.
+    """
+
+    __slots__ = ("_data", "_len")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, data: Any = None) -> None:
+        self._data: dict[str, Column] = {}
+        self._len = 0
+        if data is None:
+            return
+        if isinstance(data, Message):
+            self._data = {k: _copy(v) for k, v in data._data.items()}
+            self._len = data._len
+            return
+        if isinstance(data, pd.DataFrame):
+            built = Message.from_pandas(data)
+            self._data, self._len = built._data, built._len
+            return
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"a Message is built from a dict of columns, a DataFrame or a Message, "
+                f"but got {type(data).__name__}"
+            )
+        for name in data:
+            if not isinstance(name, str):
+                raise TypeError(f"column names must be str, but got {name!r}; rename it to str")
+        lengths = {n: _length_of(v) for n, v in data.items() if not C.is_scalar(v)}
+        if len(set(lengths.values())) > 1:
+            listed = ", ".join(f"{n}={k}" for n, k in lengths.items())
+            raise ValueError(f"columns must have equal length, but got {listed}")
+        n = next(iter(lengths.values())) if lengths else (1 if data else 0)
+        self._data = {name: _build_column(name, value, n) for name, value in data.items()}
+        self._len = n
+
+    @classmethod
+    def _from_columns(cls, data: dict[str, Column], n: int) -> Message:
+        """Wrap columns that this Message may own outright (no copy, no checks)."""
+        m = object.__new__(cls)
+        m._data = data
+        m._len = n if data else 0
+        return m
+
+    # --- shape and columns -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in insertion order."""
+        return list(self._data)
+
+    @property
+    def tensor_columns(self) -> list[str]:
+        """Names of the tensor columns, in insertion order."""
+        return [k for k, v in self._data.items() if isinstance(v, torch.Tensor)]
+
+    @property
+    def vector_columns(self) -> list[str]:
+        """Names of the vector (non-tensor) columns, in insertion order."""
+        return [k for k, v in self._data.items() if not isinstance(v, torch.Tensor)]
+
+    @property
+    def dtypes(self) -> dict[str, Any]:
+        """Column name → dtype (a ``torch.dtype``, numpy dtype or pandas extension dtype)."""
+        return {k: v.dtype for k, v in self._data.items()}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def _check_columns(self, names: Iterable[str]) -> None:
+        missing = [n for n in names if n not in self._data]
+        if missing:
+            raise KeyError(
+                f"unknown column(s) {missing}; the Message has columns {list(self._data)}"
+            )
+
+    # --- indexing ------------------------------------------------------------------------------------------
+
+    def __getitem__(self, key: Any) -> Any:
+        if type(key) is int:
+            i = C.row_index(key, self._len)
+            assert isinstance(i, int)
+            return self._slice(i, i + 1)
+        if isinstance(key, str):
+            col = self._data.get(key)
+            if col is None:
+                self._check_columns([key])
+            return _column_value(key, col)  # type: ignore[arg-type]
+        if _is_names(key):
+            self._check_columns(key)
+            return Message._from_columns({k: _copy(self._data[k]) for k in key}, self._len)
+        rows = C.row_index(key, self._len)
+        if isinstance(rows, int):
+            return self._slice(rows, rows + 1)
+        if isinstance(rows, slice):
+            if rows.step == 1:
+                return self._slice(rows.start, max(rows.start, rows.stop))
+            rows = C.rows_as_array(rows)
+        return self._take(rows)
+
+    def _slice(self, start: int, stop: int) -> Message:
+        return Message._from_columns(
+            {k: C.take_slice(v, start, stop) for k, v in self._data.items()}, stop - start
+        )
+
+    def _take(self, idx: np.ndarray) -> Message:
+        cache: dict[torch.device, torch.Tensor] = {}
+        return Message._from_columns(
+            {k: C.take(v, idx, cache) for k, v in self._data.items()}, int(idx.shape[0])
+        )
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, str):
+            self._set_column(key, value)
+            return
+        if _is_names(key):
+            other = value if isinstance(value, Message) else Message(value)
+            if sorted(other.columns) != sorted(key):
+                raise ValueError(
+                    f"assigning columns {list(key)} needs values for exactly those columns, "
+                    f"but got {other.columns}"
+                )
+            if self._data and other._len != self._len:
+                raise ValueError(
+                    f"new columns must have {self._len} rows like the Message, but got {other._len}"
+                )
+            self._data.update(other._data if other is not value else Message(other)._data)
+            self._len = other._len
+            return
+        self._set_rows(key, value)
+
+    def _set_column(self, name: str, value: Any) -> None:
+        if C.is_scalar(value):
+            col = _build_column(name, value, self._len if self._data else 1)
+        else:
+            n = _length_of(value)
+            if self._data and not (len(self._data) == 1 and name in self._data) and n != self._len:
+                raise ValueError(
+                    f"column {name!r} must have {self._len} rows like the Message, but got {n}"
+                )
+            col = _build_column(name, value, n)
+        self._data[name] = col
+        self._len = C.column_length(col)
+
+    def _set_rows(self, key: Any, value: Any) -> None:
+        rows = C.row_index(key, self._len)
+        other = value if isinstance(value, Message) else Message(value)
+        count = C.rows_count(rows)
+        if len(other) != count:
+            raise ValueError(
+                f"row assignment needs one row per target row: {count} target rows, "
+                f"but the values have {len(other)} rows"
+            )
+        unknown = [c for c in other._data if c not in self._data]
+        if unknown:
+            raise ValueError(
+                f"cannot assign rows with unknown column(s) {unknown}; the Message has columns "
+                f"{list(self._data)} (add the column first with m[name] = values)"
+            )
+        if isinstance(rows, slice) and rows.step < 0:
+            rows = C.rows_as_array(rows)
+        updated: dict[str, Column] = {}
+        for name, values in other._data.items():
+            col = self._data[name]
+            if isinstance(col, torch.Tensor) and isinstance(values, torch.Tensor):
+                if tuple(values.shape[1:]) != tuple(col.shape[1:]):
+                    raise ValueError(
+                        f"tensor column {name!r} has rows of shape {tuple(col.shape[1:])}, "
+                        f"but the new values have rows of shape {tuple(values.shape[1:])}"
+                    )
+            elif isinstance(col, torch.Tensor):
+                updated[name] = C.as_tensor(values, name)
+        # validated: now write; only non-in-place (widening/extension) writes may still fail, on copies
+        new_cols = dict(self._data)
+        order = sorted(
+            other._data, key=lambda k: isinstance(self._data[k], (torch.Tensor, np.ndarray))
+        )
+        for name in order:
+            values = other._data[name]
+            vals = updated.get(name, values)
+            new_cols[name] = C.set_rows(name, self._data[name], rows, vals)
+        self._data = new_cols
+
+    def __delitem__(self, key: Any) -> None:
+        if isinstance(key, str) or _is_names(key):
+            names = [key] if isinstance(key, str) else list(key)
+            self._check_columns(names)
+            for n in names:
+                del self._data[n]
+            if not self._data:
+                self._len = 0
+            return
+        rows = C.row_index(key, self._len)
+        keep = np.ones(self._len, dtype=bool)
+        keep[rows] = False
+        kept = self._take(np.flatnonzero(keep))
+        self._data, self._len = kept._data, kept._len
+
+    # --- combining -------------------------------------------------------------------------------------
+
+    def append(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:
+        """A new Message with ``other``'s rows after this one's (columns must match; kinds must match)."""
+        return Message.concat([self, other if isinstance(other, Message) else Message(other)])
+
+    @staticmethod
+    def concat(messages: Iterable[Message]) -> Message:
+        """Join Messages row-wise in one pass (linear in the total size). Empty ``Message()``s are skipped."""
+        parts = [m for m in messages if m._data]
+        for m in parts:
+            if not isinstance(m, Message):
+                raise TypeError(f"Message.concat takes Messages, but got {type(m).__name__}")
+        if not parts:
+            return Message()
+        names = parts[0]._data.keys()
+        for i, m in enumerate(parts):
+            if m._data.keys() != names:
+                raise ValueError(
+                    f"appended Messages must have the same columns, but Message {i} has "
+                    f"{list(m._data)} and the first has {list(names)}"
+                )
+        if len(parts) == 1:
+            return Message(parts[0])
+        data = {name: C.concat(name, [m._data[name] for m in parts]) for name in names}
+        return Message._from_columns(data, sum(m._len for m in parts))
+
+    def merge(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:
+        """Column union of two Messages of equal length; ``other``'s columns win on name clashes."""
+        other = other if isinstance(other, Message) else Message(other)
+        if self._data and other._data and len(self) != len(other):
+            raise ValueError(
+                f"merged Messages must have the same number of rows, but got {len(self)} and "
+                f"{len(other)}"
+            )
+        data = {k: _copy(other._data.get(k, v)) for k, v in self._data.items()}
+        data.update({k: _copy(v) for k, v in other._data.items() if k not in data})
+        return Message._from_columns(data, len(other) if other._data else len(self))
+
+    def permute(self, index: Any) -> Message:
+        """A new Message with rows reordered so that row ``i`` is this Message's row ``index[i]``.
+
+        ``index`` must be a permutation of ``range(len(self))``; use ``m[index]`` for any other gather.
+        """
+        rows = C.rows_as_array(C.row_index(index, self._len))
+        if rows.shape[0] != self._len or np.bincount(rows, minlength=self._len).max(initial=1) != 1:
+            raise ValueError(
+                f"permute needs a permutation of range({self._len}), but got {len(rows)} positions "
+                f"{rows[:10].tolist()}{'...' if len(rows) > 10 else ''}; use m[index] to select rows"
+            )
+        return self._take(rows)
+
+    # --- conversion ------------------------------------------------------------------------------------
+
+    def to_tensors(self, columns: str | Sequence[str] | None = None) -> Message:
+        """A new Message with ``columns`` (default: every numeric or bool vector column) as tensors.
+
+        Naming a column that cannot become a tensor (strings, NA values) raises; with the default the
+        non-numeric columns simply stay vectors.
+        """
+        explicit = columns is not None
+        names = self._names(columns)
+        data: dict[str, Column] = {}
+        for k, v in self._data.items():
+            if k in names and not isinstance(v, torch.Tensor):
+                try:
+                    data[k] = C.as_tensor(v, k)
+                except (TypeError, ValueError):
+                    if explicit:
+                        raise
+                    data[k] = _copy(v)
+            else:
+                data[k] = _copy(v)
+        return Message._from_columns(data, self._len)
+
+    def to_vectors(self, columns: str | Sequence[str] | None = None) -> Message:
+        """A new Message with ``columns`` (default: all) as numpy vector columns; bfloat16 becomes float32."""
+        names = self._names(columns)
+        data = {
+            k: C.tensor_to_numpy(v) if k in names and isinstance(v, torch.Tensor) else _copy(v)
+            for k, v in self._data.items()
+        }
+        return Message._from_columns(data, self._len)
+
+    def _names(self, columns: str | Sequence[str] | None) -> set[str]:
+        if columns is None:
+            return set(self._data)
+        names = [columns] if isinstance(columns, str) else list(columns)
+        self._check_columns(names)
+        return set(names)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame copy. Tensor columns become numpy columns (one array per row if multi-dimensional);
+        ``df.attrs["fireworks_tensors"]`` remembers them so ``Message.from_pandas`` restores them."""
+        from fireworks._message_io import to_pandas
+
+        return to_pandas(self)
+
+    @classmethod
+    def from_pandas(cls, df: pd.DataFrame) -> Message:
+        """A Message from a DataFrame (its index is dropped); columns recorded by ``to_pandas`` become tensors."""
+        from fireworks._message_io import from_pandas
+
+        return from_pandas(df)
+
+    def to_arrow(self) -> pa.Table:
+        """A ``pyarrow.Table``; multi-dimensional tensors become fixed-shape tensor columns. The schema
+        metadata records kinds and dtypes so ``Message.from_arrow`` restores the Message exactly."""
+        from fireworks._message_io import to_arrow
+
+        return to_arrow(self)
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table | pa.RecordBatch) -> Message:
+        """A Message from an Arrow table; fixed-shape tensor and fixed-size-list columns become tensors."""
+        from fireworks._message_io import from_arrow
+
+        return from_arrow(table)
+
+    def save(self, file: str | os.PathLike[str] | IO[bytes]) -> None:
+        """Write the Message as an Arrow IPC stream to a path (atomically) or a binary file object.
+
+        The format holds data only, so loading it never executes code.
+        """
+        from fireworks._message_io import save
+
+        save(self, file)
+
+    @classmethod
+    def load(cls, file: str | os.PathLike[str] | IO[bytes]) -> Message:
+        """Read a Message written by :meth:`save` (from a file object's current position)."""
+        from fireworks._message_io import load
+
+        return load(file)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        buffer = io.BytesIO()
+        self.save(buffer)
+        return (_from_bytes, (buffer.getvalue(),))
+
+    # --- devices ---------------------------------------------------------------------------------------
+
+    def to(self, device: str | torch.device) -> Message:
+        """A new Message with every tensor column on ``device`` (vector columns stay on the host)."""
+        device = torch.device(device)
+        data: dict[str, Column] = {}
+        for k, v in self._data.items():
+            if isinstance(v, torch.Tensor):
+                moved = v.to(device)
+                data[k] = moved.clone() if moved is v else moved
+            else:
+                data[k] = _copy(v)
+        return Message._from_columns(data, self._len)
+
+    def cpu(self) -> Message:
+        return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None) -> Message:
+        if device is None:
+            return self.to("cuda")
+        return self.to(f"cuda:{device}" if isinstance(device, int) else device)
+
+    # --- comparison, iteration, display ------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Message):
+            return NotImplemented
+        if len(self) != len(other) or self._data.keys() != other._data.keys():
+            return False
+        return all(C.columns_equal(v, other._data[k]) for k, v in self._data.items())
+
+    def __iter__(self) -> Iterator[Message]:
+        for i in range(self._len):
+            yield self._slice(i, i + 1)
+
+    def __repr__(self) -> str:
+        from fireworks._message_io import render
+
+        return render(self, _REPR_ROWS)
+
+
+def _from_bytes(data: bytes) -> Message:
+    return Message.load(io.BytesIO(data))
+
+
+def _is_names(key: Any) -> bool:
+    return isinstance(key, (list, tuple)) and len(key) > 0 and all(isinstance(k, str) for k in key)
+
+
+def _length_of(value: Any) -> int:
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return int(value.shape[0])
+    try:
+        return len(value)
+    except TypeError as err:
+        raise TypeError(
+            f"a column must be a tensor, array, Series or sequence, but got {type(value).__name__}"
+        ) from err
+
+
+def _build_column(name: str, value: Any, n: int) -> Column:
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 0:
+            return value.expand(n).clone()
+        return value.clone()
+    if C.is_scalar(value):
+        if isinstance(value, np.ndarray):
+            value = value.item()
+        return C.as_vector(pd.Series([value] * n), name)
+    return C.as_vector(value, name)
+
+
+def _copy(col: Column) -> Column:
+    return col.clone() if isinstance(col, torch.Tensor) else col.copy()
+
+
+def _column_value(name: str, col: Column) -> Any:
+    if isinstance(col, torch.Tensor):
+        return col.clone()
+    return C.to_series(col, name)
