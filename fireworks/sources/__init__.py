@@ -1,0 +1,68 @@
+"""Sources: the lazy data-flow graph (``Source``) and its toolbox.
+
+``base`` holds the Source node itself (graph, forwarding, iteration, state); ``transforms`` the one-input
+toolbox; ``junctions`` the many-input ones; ``io`` the file readers; ``torch`` the ``torch.utils.data``
+adapters; ``prefetch`` the background prefetcher; ``graph`` the pictures of a pipeline.
+"""
+
+from __future__ import annotations
+
+from fireworks.sources.base import (
+    IteratorSource,
+    MessageSource,
+    SequenceSource,
+    Source,
+    walk,
+)
+from fireworks.sources.graph import to_dot, to_mermaid
+from fireworks.sources.io import CSVSource, JSONLinesSource, ParquetSource
+from fireworks.sources.junctions import AggregatorSource
+from fireworks.sources.prefetch import PrefetchSource
+from fireworks.sources.torch import DatasetSource, as_dataset, as_iterable_dataset
+from fireworks.sources.transforms import (
+    BatchingSource,
+    FilterSource,
+    FunctionSource,
+    IndexMapSource,
+    LoopingSource,
+    RepeaterSource,
+    ShufflerSource,
+    ToTensorSource,
+    train_test_split,
+)
+
+__all__ = [
+    "AggregatorSource",
+    "BatchingSource",
+    "CSVSource",
+    "DatasetSource",
+    "FilterSource",
+    "FunctionSource",
+    "IndexMapSource",
+    "IteratorSource",
+    "JSONLinesSource",
+    "LoopingSource",
+    "MessageSource",
+    "ParquetSource",
+    "PrefetchSource",
+    "RepeaterSource",
+    "SequenceSource",
+    "ShufflerSource",
+    "Source",
+    "ToTensorSource",
+    "as_dataset",
+    "as_iterable_dataset",
+    "to_dot",
+    "to_mermaid",
+    "train_test_split",
+    "walk",
+]
+
+
+def __getattr__(name: str) -> object:
+    # CachingSource lives in caching.py (owned with the cache); import it on first use
+    if name == "CachingSource":
+        from fireworks.sources.caching import CachingSource
+
+        return CachingSource
+    raise AttributeError(f"module 'fireworks.sources' has no attribute {name!r}")

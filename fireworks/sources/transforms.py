@@ -1,0 +1,642 @@
+"""The toolbox of Sources that transform one input: map, filter, shuffle, batch, repeat, index-map, loop,
+to-tensors, and ``train_test_split``.
+
+Each works on whole Messages (rows or batches) with one vectorised call on its input per request.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from fireworks.sources.base import (
+    BLOCK_ROWS,
+    Source,
+    _message_type,
+    index_to_array,
+    normalize_index,
+)
+
+MessageFn = Callable[[Any], Any]
+
+
+def _only_input(src: Source) -> Source:
+    ins = src.__dict__.get("_inputs", {})
+    if len(ins) != 1:
+        raise ValueError(
+            f"{type(src).__name__} takes exactly one input, but got {len(ins)}: {list(ins)}"
+        )
+    return next(iter(ins.values()))
+
+
+def _need_random_access(src: Source, inp: Source) -> None:
+    if not inp.has_random_access():
+        raise TypeError(
+            f"{type(src).__name__} needs random access, but its input {inp.name} is forward-only "
+            f"(it streams); wrap it first: LoopingSource(input) or input.loop()"
+        )
+
+
+def _epochal_upstream(src: Source) -> bool:
+    from fireworks.sources.base import walk
+
+    return any(getattr(type(n), "_epochal", False) for n in walk(src))
+
+
+class FunctionSource(Source):
+    """Applies ``fn`` to every Message pulled through it (lazily, on rows or whole batches).
+
+    ``fn`` takes a Message and returns a Message: write it with column operations and it runs once per
+    request, vectorised. ``per_row=True`` (or ``src.map_rows(fn)``) calls ``fn(row_dict) -> dict`` per row
+    instead — a convenience, correct but never the fast path.
+
+    >>> from fireworks import FunctionSource, Message
+    >>> double = FunctionSource(Message({"x": [1, 2, 3]}), lambda m: Message({"x": m["x"] * 2}))
+    >>> double[0:2]["x"].tolist()
+    [2, 4]
+    """
+
+    def __init__(
+        self, inputs: Any, fn: MessageFn, *, per_row: bool = False, name: str | None = None
+    ):
+        if not callable(fn):
+            raise TypeError(f"FunctionSource needs a callable fn, but got {type(fn).__name__}")
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        self.fn = fn
+        self.per_row = per_row
+
+    def _apply(self, message: Any) -> Any:
+        out = _apply_rows(self.fn, message) if self.per_row else self.fn(message)
+        if not isinstance(out, _message_type()):
+            raise TypeError(
+                f"fn must return a Message, but {getattr(self.fn, '__name__', self.fn)!r} returned "
+                f"{type(out).__name__}; wrap columns as Message({{...}})"
+            )
+        return out
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._apply(self._input[index])
+
+    def __len__(self) -> int:
+        return len(self._input)
+
+    def _stream(self, start: int) -> Iterator[Any]:
+        for message in self._input._items(start):
+            yield self._apply(message)
+
+
+def _apply_rows(fn: MessageFn, message: Any) -> Any:
+    import torch
+
+    message_type = _message_type()
+    names = message.columns
+    cols = []
+    for name in names:
+        col = message[name]
+        cols.append(list(col.unbind(0)) if isinstance(col, torch.Tensor) else col.tolist())
+    rows = [fn(dict(zip(names, values))) for values in zip(*cols)]
+    if not rows:
+        return message
+    out: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return message_type(out)
+
+
+def _as_mask(predicate: MessageFn, message: Any) -> np.ndarray:
+    raw = predicate(message)
+    if hasattr(raw, "detach"):
+        raw = raw.detach().cpu().numpy()
+    elif hasattr(raw, "to_numpy"):
+        raw = raw.to_numpy()
+    mask = np.asarray(raw)
+    if mask.dtype != bool or mask.shape != (len(message),):
+        raise ValueError(
+            f"a filter predicate must return a boolean mask with one value per row, but got dtype "
+            f"{mask.dtype} and shape {mask.shape} for {len(message)} rows"
+        )
+    return mask
+
+
+class FilterSource(Source):
+    """Keeps the rows for which ``predicate(message)`` (a boolean mask, vectorised) is True.
+
+    Random access needs to know which rows survive: the first ``f[i]`` or ``len(f)`` runs the predicate
+    over the input in chunks of ``chunk_size`` rows and keeps the surviving positions (an int array). Over a
+    ``BatchingSource`` the filter applies inside each batch instead (``len`` counts batches).
+
+    >>> from fireworks import FilterSource, Message
+    >>> odd = FilterSource(Message({"x": [1, 2, 3, 4, 5]}), lambda m: m["x"] % 2 == 1)
+    >>> len(odd), odd[-1]["x"].tolist()
+    (3, [5])
+    """
+
+    def __init__(
+        self, inputs: Any, predicate: MessageFn, *, chunk_size: int = 65536, name: str | None = None
+    ):
+        if not callable(predicate):
+            raise TypeError(
+                f"FilterSource needs a callable predicate, but got {type(predicate).__name__}"
+            )
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        self.predicate = predicate
+        self.chunk_size = int(chunk_size)
+        self._index: np.ndarray | None = None
+
+    _one_to_one = False
+
+    def _positions(self) -> np.ndarray:
+        if self._index is None:
+            n = len(self._input)
+            parts = [np.empty(0, dtype=np.int64)]
+            for a in range(0, n, self.chunk_size):
+                chunk = self._input[slice(a, min(a + self.chunk_size, n))]
+                parts.append(np.flatnonzero(_as_mask(self.predicate, chunk)) + a)
+            self._index = np.concatenate(parts)
+        return self._index
+
+    def __len__(self) -> int:
+        self._check_random_access()
+        if self._input._is_batched():
+            return len(self._input)
+        return int(self._positions().shape[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        self._check_random_access()
+        if self._input._is_batched():
+            batch = self._input[index]
+            return batch[_as_mask(self.predicate, batch)]
+        pos = self._positions()
+        idx = normalize_index(index, pos.shape[0])
+        if isinstance(idx, int):
+            return self._input[int(pos[idx])]
+        return self._input[pos[idx]]
+
+    def _hint(self, index: np.ndarray) -> None:
+        if self._index is not None and not self._input._is_batched():
+            self._input._hint(self._index[index])
+
+    def _new_pass(self) -> None:
+        if self._index is not None and _epochal_upstream(self._input):
+            self._index = None
+
+    def reset(self) -> None:
+        super().reset()
+        if _epochal_upstream(self._input):
+            self._index = None
+
+    def _items(self, start: int) -> Iterator[Any]:
+        if start == 0 and self.has_random_access() and not self._input._is_batched():
+            return self._scan()
+        return super()._items(start)
+
+    def _scan(self) -> Iterator[Any]:
+        n = len(self._input)
+        for a in range(0, n, BLOCK_ROWS):
+            block = self._input[slice(a, min(a + BLOCK_ROWS, n))]
+            kept = block[_as_mask(self.predicate, block)]
+            for j in range(len(kept)):
+                yield kept[j]
+
+    def _stream(self, start: int) -> Iterator[Any]:
+        produced = 0
+        for message in self._input._items(0):
+            kept = message[_as_mask(self.predicate, message)]
+            if len(kept) == 0:
+                continue
+            if produced >= start:
+                yield kept
+            produced += 1
+
+
+class LoopingSource(Source):
+    """Random access (and ``len``) over a forward-only input, by reading it once and keeping its rows.
+
+    Rows are read as far as needed: ``l[10]`` reads until row 10 exists; ``len`` and negative indices read
+    everything.
+
+    >>> from fireworks import LoopingSource, Message
+    >>> stream = iter([{"x": 1}, {"x": 2}, {"x": 3}])
+    >>> looped = LoopingSource(stream)
+    >>> looped[1]["x"].tolist(), len(looped)
+    ([2], 3)
+    """
+
+    _random_access = True
+    _one_to_one = False
+
+    def __init__(self, inputs: Any, *, name: str | None = None) -> None:
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        self._chunks: list[Any] = []
+        self._offsets: list[int] = []
+        self._rows = 0
+        self._stream_it: Iterator[Any] | None = None
+        self._complete = False
+        self._all: Any = None
+
+    def _read_until(self, rows: int | None) -> None:
+        if self._complete:
+            return
+        if self._stream_it is None:
+            self._stream_it = self._input._items(0)
+        while rows is None or self._rows < rows:
+            try:
+                chunk = next(self._stream_it)
+            except StopIteration:
+                self._complete = True
+                self._stream_it = None
+                return
+            if len(chunk):
+                self._chunks.append(chunk)
+                self._offsets.append(self._rows)
+                self._rows += len(chunk)
+
+    def _everything(self) -> Any:
+        if self._all is None or len(self._all) != self._rows:
+            self._read_until(None)
+            self._all = _message_type().concat(self._chunks) if self._chunks else _message_type()()
+            self._chunks = [self._all] if self._chunks else []
+            self._offsets = [0] if self._chunks else []
+        return self._all
+
+    def __len__(self) -> int:
+        self._read_until(None)
+        return self._rows
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, (int, np.integer)) and index >= 0:
+            self._read_until(int(index) + 1)
+            if index >= self._rows:
+                normalize_index(int(index), self._rows)  # raises the out-of-range error
+            k = bisect.bisect_right(self._offsets, int(index)) - 1
+            return self._chunks[k][int(index) - self._offsets[k]]
+        everything = self._everything()
+        return everything[normalize_index(index, len(everything))]
+
+    def _items(self, start: int) -> Iterator[Any]:
+        i = start
+        while True:
+            self._read_until(i + 1)
+            if i >= self._rows:
+                return
+            yield self[i]
+            i += 1
+
+    def reset(self) -> None:
+        self._cursor = 0
+        self._own_iter = None
+
+
+class ShufflerSource(Source):
+    """Rows in a random order: ``s[i]`` is ``input[perm[i]]``, with a new permutation every epoch.
+
+    An epoch is one pass: each fresh ``iter(s)`` after the first, and each ``reset()``, draws the next
+    permutation. Permutation ``e`` comes from ``numpy.random.default_rng([seed, e])``, so a seed makes every
+    epoch reproducible and ``state_dict`` stays a few integers. Shuffling starts with the very first pass.
+    While serving ``s[a:b]`` it tells its input which rows come next (for ``CachingSource`` prefetch).
+
+    >>> from fireworks import Message, ShufflerSource
+    >>> s = ShufflerSource(Message({"x": list(range(5))}), seed=0)
+    >>> sorted(s[:]["x"].tolist())
+    [0, 1, 2, 3, 4]
+    """
+
+    _one_to_one = False
+    _epochal = True
+
+    def __init__(
+        self,
+        inputs: Any,
+        seed: int | None = None,
+        *,
+        hint_window: int = 8192,
+        name: str | None = None,
+    ):
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        _need_random_access(self, self._input)
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
+        self.hint_window = int(hint_window)
+        self.epoch = 0
+        self._used = False
+        self._perm: np.ndarray | None = None
+        self._perm_key: tuple[int, int] = (-1, -1)
+        self._hinted = 0
+
+    def permutation(self) -> np.ndarray:
+        """The permutation of the current epoch (computed on first use)."""
+        n = len(self._input)
+        if self._perm is None or self._perm_key != (self.epoch, n):
+            self._perm = np.random.default_rng([self.seed, self.epoch]).permutation(n)
+            self._perm_key = (self.epoch, n)
+            self._hinted = 0
+        return self._perm
+
+    def __len__(self) -> int:
+        return len(self._input)
+
+    def __getitem__(self, index: Any) -> Any:
+        perm = self.permutation()
+        idx = normalize_index(index, perm.shape[0])
+        if isinstance(idx, int):
+            return self._input[int(perm[idx])]
+        rows = perm[idx]
+        if isinstance(idx, slice) and self._wants_hints():
+            self._hint_after(idx.stop, idx.stop - idx.start)
+        return self._input[rows]
+
+    def _hint_after(self, stop: int, width: int) -> None:
+        perm = self.permutation()
+        end = min(perm.shape[0], stop + max(self.hint_window, 4 * width))
+        begin = max(stop, self._hinted)
+        if begin < end:
+            self._input._hint(perm[begin:end])
+            self._hinted = end
+
+    def _hint(self, index: np.ndarray) -> None:
+        self._input._hint(self.permutation()[index])
+
+    _hint_passes = True
+
+    def _new_pass(self) -> None:
+        if self._used:
+            self.epoch += 1
+        self._used = True
+        if self._wants_hints():
+            self._hinted = 0
+            self._hint_after(0, 0)
+
+    def __next__(self) -> Any:
+        self._used = True
+        return Source.__next__(self)
+
+    def reset(self) -> None:
+        super().reset()
+        if self._used:
+            self.epoch += 1
+        self._used = False
+
+    def _own_state(self) -> dict[str, Any]:
+        return {"cursor": self._cursor, "seed": self.seed, "epoch": self.epoch, "used": self._used}
+
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
+        super()._load_own_state(state)
+        self.seed = int(state.get("seed", self.seed))
+        self.epoch = int(state.get("epoch", 0))
+        self._used = bool(state.get("used", False))
+
+
+class BatchingSource(Source):
+    """Groups rows into Messages of ``batch_size`` rows; the partial last batch is kept unless ``drop_last``.
+
+    ``len`` counts batches and ``b[i]`` is the i-th batch, gathered with one call on the input
+    (``input[start:stop]``). Over a forward-only input it re-chunks the stream into batches.
+
+    >>> from fireworks import BatchingSource, Message
+    >>> b = BatchingSource(Message({"x": list(range(10))}), batch_size=4)
+    >>> len(b), [len(m) for m in b]
+    (3, [4, 4, 2])
+    """
+
+    _one_to_one = False
+
+    def __init__(
+        self, inputs: Any, batch_size: int, drop_last: bool = False, *, name: str | None = None
+    ):
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int, but got {batch_size!r}")
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        self.batch_size = int(batch_size)
+        self.drop_last = bool(drop_last)
+
+    def _is_batched(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        self._check_random_access()
+        n = len(self._input)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __getitem__(self, index: Any) -> Any:
+        self._check_random_access()
+        n_rows = len(self._input)
+        bs = self.batch_size
+        n = n_rows // bs if self.drop_last else -(-n_rows // bs)
+        idx = normalize_index(index, n)
+        if isinstance(idx, int):
+            start, stop = idx * bs, min(idx * bs + bs, n_rows)
+            if stop < n_rows and self._wants_hints():
+                self._input._hint(np.arange(stop, min(stop + bs, n_rows), dtype=np.int64))
+            return self._input[slice(start, stop)]
+        batches = index_to_array(idx)
+        starts = batches * bs
+        lengths = np.minimum(starts + bs, n_rows) - starts
+        rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        return self._input[rows]
+
+    def _hint(self, index: np.ndarray) -> None:
+        if self._input.has_random_access() and index.size:
+            n_rows = len(self._input)
+            bs = self.batch_size
+            rows = (index[:, None] * bs + np.arange(bs)).reshape(-1)
+            self._input._hint(rows[rows < n_rows])
+
+    _hint_passes = True
+
+    def _stream(self, start: int) -> Iterator[Any]:
+        message_type = _message_type()
+        bs = self.batch_size
+        pending: list[Any] = []
+        have = 0
+        produced = 0
+        for chunk in self._input._items(0):
+            pending.append(chunk)
+            have += len(chunk)
+            if have < bs:
+                continue
+            joined = message_type.concat(pending)
+            full = (have // bs) * bs
+            for a in range(0, full, bs):
+                if produced >= start:
+                    yield joined[a : a + bs]
+                produced += 1
+            pending = [joined[full:]] if full < have else []
+            have -= full
+        if have and not self.drop_last and produced >= start:
+            yield message_type.concat(pending)
+
+
+class RepeaterSource(Source):
+    """The input ``repetitions`` times over: ``r[i]`` is ``input[i % len(input)]``.
+
+    >>> from fireworks import Message, RepeaterSource
+    >>> r = RepeaterSource(Message({"x": [1, 2]}), 3)
+    >>> len(r), r[:]["x"].tolist()
+    (6, [1, 2, 1, 2, 1, 2])
+    """
+
+    _one_to_one = False
+
+    def __init__(self, inputs: Any, repetitions: int, *, name: str | None = None) -> None:
+        if (
+            isinstance(repetitions, bool)
+            or not isinstance(repetitions, (int, np.integer))
+            or repetitions < 0
+        ):
+            raise ValueError(f"repetitions must be an int >= 0, but got {repetitions!r}")
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        self.repetitions = int(repetitions)
+
+    def __len__(self) -> int:
+        self._check_random_access()
+        return len(self._input) * self.repetitions
+
+    def __getitem__(self, index: Any) -> Any:
+        self._check_random_access()
+        n = len(self._input)
+        idx = normalize_index(index, n * self.repetitions)
+        if isinstance(idx, int):
+            return self._input[idx % n]
+        if isinstance(idx, slice) and idx.stop > idx.start:
+            base = (idx.start // n) * n
+            if idx.stop <= base + n:
+                return self._input[slice(idx.start - base, idx.stop - base)]
+        return self._input[index_to_array(idx) % n]
+
+    def _hint(self, index: np.ndarray) -> None:
+        if self._input.has_random_access():
+            n = len(self._input)
+            if n:
+                self._input._hint(index % n)
+
+    _hint_passes = True
+
+    def _stream(self, start: int) -> Iterator[Any]:
+        produced = 0
+        for _ in range(self.repetitions):
+            for item in self._input._items(0):
+                if produced >= start:
+                    yield item
+                produced += 1
+
+
+class IndexMapSource(Source):
+    """A view through an index: ``s[i]`` is ``input[index[i]]`` (``index``: ints, a boolean mask or a slice).
+
+    >>> from fireworks import IndexMapSource, Message
+    >>> view = IndexMapSource(Message({"x": [10, 20, 30]}), [2, 0])
+    >>> view[:]["x"].tolist()
+    [30, 10]
+    """
+
+    _one_to_one = False
+
+    def __init__(self, inputs: Any, index: Any, *, name: str | None = None) -> None:
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        _need_random_access(self, self._input)
+        self._raw_index = index
+        self._index: np.ndarray | None = None
+
+    @property
+    def index(self) -> np.ndarray:
+        """The input rows this Source shows, as an int64 array (checked against the input on first use)."""
+        if self._index is None:
+            self._index = index_to_array(normalize_index(self._raw_index, len(self._input))).copy()
+        return self._index
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    def __getitem__(self, index: Any) -> Any:
+        mapping = self.index
+        idx = normalize_index(index, mapping.shape[0])
+        if isinstance(idx, int):
+            return self._input[int(mapping[idx])]
+        return self._input[mapping[idx]]
+
+    def _hint(self, index: np.ndarray) -> None:
+        self._input._hint(self.index[index])
+
+    _hint_passes = True
+
+
+def train_test_split(
+    src: Any, test: float | int = 0.2, seed: int | None = None
+) -> tuple[IndexMapSource, IndexMapSource]:
+    """Split a random-access Source into disjoint ``(train, test)`` views, chosen at random.
+
+    ``test`` is a fraction in (0, 1) or a row count. Each view keeps the input's row order.
+
+    >>> from fireworks import Message, train_test_split
+    >>> train, test = train_test_split(Message({"x": list(range(10))}), test=0.3, seed=0)
+    >>> len(train), len(test)
+    (7, 3)
+    """
+    source = src if isinstance(src, Source) else Source(src)
+    _need_random_access(IndexMapSource.__new__(IndexMapSource), source)
+    n = len(source)
+    if isinstance(test, float):
+        if not 0.0 < test < 1.0:
+            raise ValueError(f"test must be a fraction in (0, 1) or a row count, but got {test}")
+        n_test = round(n * test)
+    elif isinstance(test, (int, np.integer)) and 0 <= test <= n:
+        n_test = int(test)
+    else:
+        raise ValueError(
+            f"test must be a fraction in (0, 1) or a row count in [0, {n}], but got {test!r}"
+        )
+    perm = np.random.default_rng(seed).permutation(n)
+    test_rows = np.sort(perm[:n_test])
+    train_rows = np.sort(perm[n_test:])
+    return IndexMapSource(source, train_rows), IndexMapSource(source, test_rows)
+
+
+class ToTensorSource(Source):
+    """Converts ``columns`` (default: every numeric/bool vector column) to tensors, on ``device``.
+
+    >>> from fireworks import Message, ToTensorSource
+    >>> t = ToTensorSource(Message({"x": [1.0, 2.0], "s": ["a", "b"]}))
+    >>> t[:].tensor_columns
+    ['x']
+    """
+
+    def __init__(
+        self,
+        inputs: Any,
+        columns: list[str] | str | None = None,
+        device: Any = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(inputs, name=name)
+        self._input = _only_input(self)
+        self.columns = [columns] if isinstance(columns, str) else columns
+        self.device = device
+
+    def _convert(self, message: Any) -> Any:
+        out = message.to_tensors(self.columns)
+        return out.to(self.device) if self.device is not None else out
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._convert(self._input[index])
+
+    def __len__(self) -> int:
+        return len(self._input)
+
+    def _stream(self, start: int) -> Iterator[Any]:
+        for message in self._input._items(start):
+            yield self._convert(message)
