@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 
 # modules that register sub-commands, in the order they appear in --help
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "fireworks.experiment.cli",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
