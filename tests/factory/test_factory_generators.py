@@ -125,5 +125,5 @@ def _define(trial):
 
 
 def test_optuna_arguments() -> None:
-    with pytest.raises(ValueError, match="exactly one of space= .* or define="):
+    with pytest.raises(ValueError, match=r"exactly one of space= .* or define="):
         OptunaGenerator("loss")
