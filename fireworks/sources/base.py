@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import sys
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -268,9 +269,11 @@ class _Hub:
         return item
 
     def trim(self) -> None:
+        end = self.base + len(self.buffer)
+        if self.base == 0 and len(self.buffer) <= self.max_lag:
+            return  # the head stays while late joiners can still share this pass
         live = [r.pos for r in self.readers if r.private is None]
-        low = min(live) if live else self.base + len(self.buffer)
-        low = max(low, self.base + len(self.buffer) - self.max_lag)
+        low = max(min(live) if live else end, end - self.max_lag)
         while self.base < low and self.buffer:
             self.buffer.popleft()
             self.base += 1
@@ -482,7 +485,9 @@ class Source:
         if flag is not None:
             return flag
         ins = _inputs_of(self)
-        return bool(ins) and all(i.has_random_access() for i in ins.values())
+        if not ins:
+            return type(self).__getitem__ is not Source.__getitem__
+        return all(i.has_random_access() for i in ins.values())
 
     def _check_random_access(self) -> None:
         if not self.has_random_access():
@@ -494,7 +499,7 @@ class Source:
     def __len__(self) -> int:
         self._check_random_access()
         ins = list(_inputs_of(self).values())
-        if not ins:
+        if not ins:  # pragma: no cover - has_random_access() is False then
             raise TypeError(f"{self.describe()} has no inputs and does not define __len__")
         lengths = [len(i) for i in ins]
         if any(n != lengths[0] for n in lengths):
@@ -503,12 +508,10 @@ class Source:
         return lengths[0]
 
     def __getitem__(self, index: Any) -> Message:
+        self._check_random_access()
         ins = list(_inputs_of(self).values())
-        if not ins:
-            raise TypeError(f"{self.describe()} has no inputs and does not define __getitem__")
         if len(ins) == 1:
             return ins[0][index]
-        self._check_random_access()
         idx = normalize_index(index, len(self))
         out = ins[0][idx]
         for inp in ins[1:]:
@@ -876,6 +879,13 @@ def _as_source(obj: Any) -> Source:
     )
 
 
+def _is_node_like(obj: Any) -> bool:
+    if isinstance(obj, (Source, _message_type())):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(obj, pandas.DataFrame)
+
+
 def _normalize_inputs(inputs: Any) -> dict[str, Source]:
     if inputs is None:
         return {}
@@ -886,6 +896,6 @@ def _normalize_inputs(inputs: Any) -> dict[str, Source]:
                 raise TypeError(f"input names must be str, but got {key!r}")
             out[key] = _as_source(value)
         return out
-    if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(x, Source) for x in inputs):
-        return {f"input_{k}": x for k, x in enumerate(inputs)}
+    if isinstance(inputs, (list, tuple)) and inputs and all(_is_node_like(x) for x in inputs):
+        return {f"input_{k}": _as_source(x) for k, x in enumerate(inputs)}
     return {"input": _as_source(inputs)}

@@ -112,8 +112,7 @@ class AggregatorSource(Source):
 
     def reset(self) -> None:
         super().reset()
-        if self._used:
-            self.epoch += 1
+        self.epoch += 1
         self._used = False
 
     def __next__(self) -> Any:

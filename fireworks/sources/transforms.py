@@ -379,8 +379,7 @@ class ShufflerSource(Source):
 
     def reset(self) -> None:
         super().reset()
-        if self._used:
-            self.epoch += 1
+        self.epoch += 1
         self._used = False
 
     def _own_state(self) -> dict[str, Any]:
