@@ -85,7 +85,7 @@ def _show(args: argparse.Namespace) -> int:
     print("\nmetadata:")
     print(json.dumps(dict(exp.metadata), indent=2, default=str))
     files = exp.files()
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for f in files:
         if f.endswith(".sqlite"):
             try:
