@@ -12,6 +12,7 @@ Storing arrays rather than ``pandas.Series`` keeps row access free of pandas' in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -148,7 +149,7 @@ def row_index(key: Any, n: int) -> Rows:
     if arr.ndim != 1:
         raise IndexError(f"row positions must be one-dimensional, but got shape {tuple(arr.shape)}")
     idx = arr.astype(np.int64, copy=False)
-    if idx.size:
+    if idx.size and int(idx.view(np.uint64).max()) >= n:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < -n or hi >= n:
             bad = idx[(idx < -n) | (idx >= n)][:5].tolist()
@@ -183,49 +184,35 @@ def take_slice(col: Column, start: int, stop: int) -> Column:
     return col[start:stop].copy()
 
 
-def take(col: Column, idx: np.ndarray, idx_tensors: dict[torch.device, torch.Tensor]) -> Column:
-    """Rows ``idx`` (non-negative int64) of one column, as a new column."""
-    if isinstance(col, torch.Tensor):
-        t = idx_tensors.get(col.device)
-        if t is None:
-            t = idx_tensors[col.device] = torch.from_numpy(idx).to(col.device)
-        return col.index_select(0, t)
-    if isinstance(col, np.ndarray):
-        return col.take(idx, axis=0)
-    return col.take(idx)
-
-
 def concat(name: str, parts: Sequence[Column]) -> Column:
     """One column from several of the same kind, in a single pass (linear in the total size)."""
-    first = parts[0]
-    if isinstance(first, torch.Tensor):
-        if not all(isinstance(p, torch.Tensor) for p in parts):
+    kinds = set(map(type, parts))
+    if torch.Tensor in kinds or any(issubclass(k, torch.Tensor) for k in kinds):
+        if not all(issubclass(k, torch.Tensor) for k in kinds):
             raise ValueError(
                 f"column {name!r} is a tensor in some Messages and a vector in others; "
                 f"convert with to_tensors() or to_vectors() first"
             )
-        shapes = {tuple(p.shape[1:]) for p in parts}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"tensor column {name!r} has different row shapes {sorted(shapes)}; they must match"
-            )
         tensors: list[torch.Tensor] = list(parts)  # type: ignore[arg-type]
-        if len({p.device for p in tensors}) > 1:
-            tensors = [p.to(first.device) for p in tensors]
-        return torch.cat(tensors)
-    if any(isinstance(p, torch.Tensor) for p in parts):
-        raise ValueError(
-            f"column {name!r} is a tensor in some Messages and a vector in others; "
-            f"convert with to_tensors() or to_vectors() first"
-        )
-    if all(isinstance(p, np.ndarray) for p in parts):
-        kinds = {p.dtype.kind for p in parts}  # type: ignore[union-attr]
-        if len(kinds) == 1 or kinds <= set("biuf"):
+        try:
+            return torch.cat(tensors)
+        except RuntimeError as err:
+            shapes = sorted({tuple(p.shape[1:]) for p in tensors})
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"tensor column {name!r} has different row shapes {shapes}; they must match"
+                ) from err
+            devices = {p.device for p in tensors}
+            if len(devices) > 1:
+                return torch.cat([p.to(tensors[0].device) for p in tensors])
+            raise
+    dtypes = set(map(attrgetter("dtype"), parts))
+    if kinds == {np.ndarray}:
+        if len(dtypes) == 1 or {d.kind for d in dtypes} <= set("biuf"):
             return np.concatenate(parts)  # type: ignore[arg-type]
-    else:
-        dtypes = {p.dtype for p in parts}
-        if len(dtypes) == 1 and not isinstance(first, np.ndarray):
-            return type(first)._concat_same_type(parts)  # type: ignore[attr-defined]
+    elif len(kinds) == 1 and len(dtypes) == 1:
+        first: Any = parts[0]
+        return type(first)._concat_same_type(parts)
     if any(isinstance(p, np.ndarray) and p.ndim > 1 for p in parts):
         raise ValueError(f"multi-dimensional column {name!r} cannot be joined with other dtypes")
     series = pd.concat([pd.Series(p, copy=False) for p in parts], ignore_index=True)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["Message"]
 
 _REPR_ROWS = 10
+_INT64 = np.dtype(np.int64)
 
 
 class Message:
@@ -130,6 +131,11 @@ class Message:
             i = C.row_index(key, self._len)
             assert isinstance(i, int)
             return self._slice(i, i + 1)
+        if type(key) is np.ndarray and key.dtype is _INT64 and key.ndim == 1:
+            try:  # fast path; negative or out-of-range positions fail here and are handled below
+                return self._take(key, checked=False)
+            except (IndexError, RuntimeError):
+                pass
         if isinstance(key, str):
             col = self._data.get(key)
             if col is None:
@@ -152,11 +158,35 @@ class Message:
             {k: C.take_slice(v, start, stop) for k, v in self._data.items()}, stop - start
         )
 
-    def _take(self, idx: np.ndarray) -> Message:
-        cache: dict[torch.device, torch.Tensor] = {}
-        return Message._from_columns(
-            {k: C.take(v, idx, cache) for k, v in self._data.items()}, int(idx.shape[0])
-        )
+    def _take(self, idx: np.ndarray, checked: bool = True) -> Message:
+        """Rows ``idx`` (int64) of every column; the gather hot path.
+
+        Unless ``checked``, positions are unvalidated: CPU columns raise on out-of-range and tensors on
+        negative positions, so the caller retries with normalised positions; accelerators are checked first.
+        """
+        out: dict[str, Column] = {}
+        idx_cpu: torch.Tensor | None = None
+        on_device: dict[torch.device, torch.Tensor] = {}
+        for k, v in self._data.items():
+            if type(v) is np.ndarray:
+                out[k] = v[idx]
+            elif isinstance(v, torch.Tensor):
+                if v.is_cpu:
+                    if idx_cpu is None:
+                        idx_cpu = torch.from_numpy(idx)
+                    out[k] = v.index_select(0, idx_cpu)
+                    continue
+                if not checked:
+                    idx = C.rows_as_array(C.row_index(idx, self._len))
+                    checked = True
+                    idx_cpu = None
+                t = on_device.get(v.device)
+                if t is None:
+                    t = on_device[v.device] = torch.from_numpy(idx).to(v.device)
+                out[k] = v.index_select(0, t)
+            else:
+                out[k] = v.take(idx)
+        return Message._from_columns(out, int(idx.shape[0]))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if isinstance(key, str):
@@ -206,8 +236,12 @@ class Message:
                 f"cannot assign rows with unknown column(s) {unknown}; the Message has columns "
                 f"{list(self._data)} (add the column first with m[name] = values)"
             )
-        if isinstance(rows, slice) and rows.step < 0:
+        if isinstance(rows, int):
+            rows = slice(rows, rows + 1, 1)
+        elif isinstance(rows, slice) and rows.step < 0:
             rows = C.rows_as_array(rows)
+        if self._write_same_kind(rows, other):
+            return
         updated: dict[str, Column] = {}
         for name, values in other._data.items():
             col = self._data[name]
@@ -229,6 +263,30 @@ class Message:
             vals = updated.get(name, values)
             new_cols[name] = C.set_rows(name, self._data[name], rows, vals)
         self._data = new_cols
+
+    def _write_same_kind(self, rows: slice | np.ndarray, other: Message) -> bool:
+        """In-place row write when every column of ``other`` matches its target's kind, dtype and row shape
+        (the slot-cache hot path); False, having changed nothing, when some column needs conversion."""
+        for name, vals in other._data.items():
+            col = self._data[name]
+            if (
+                type(col) is not type(vals)
+                or col.dtype != vals.dtype
+                or col.shape[1:] != vals.shape[1:]
+            ):
+                return False
+            if isinstance(col, torch.Tensor) and col.device != vals.device:  # type: ignore[union-attr]
+                return False
+        idx_t: torch.Tensor | None = None
+        for name, vals in other._data.items():
+            col = self._data[name]
+            if isinstance(col, torch.Tensor) and isinstance(rows, np.ndarray):
+                if idx_t is None or idx_t.device != col.device:
+                    idx_t = torch.from_numpy(rows).to(col.device)
+                col.index_copy_(0, idx_t, vals)  # type: ignore[arg-type]
+            else:
+                col[rows] = vals  # type: ignore[index,assignment]
+        return True
 
     def __delitem__(self, key: Any) -> None:
         if isinstance(key, str) or _is_names(key):
@@ -254,23 +312,28 @@ class Message:
     @staticmethod
     def concat(messages: Iterable[Message]) -> Message:
         """Join Messages row-wise in one pass (linear in the total size). Empty ``Message()``s are skipped."""
-        parts = [m for m in messages if m._data]
+        parts = list(messages)
         for m in parts:
             if not isinstance(m, Message):
                 raise TypeError(f"Message.concat takes Messages, but got {type(m).__name__}")
-        if not parts:
+        datas = [m._data for m in parts if m._data]
+        if not datas:
             return Message()
-        names = parts[0]._data.keys()
-        for i, m in enumerate(parts):
-            if m._data.keys() != names:
-                raise ValueError(
-                    f"appended Messages must have the same columns, but Message {i} has "
-                    f"{list(m._data)} and the first has {list(names)}"
-                )
-        if len(parts) == 1:
-            return Message(parts[0])
-        data = {name: C.concat(name, [m._data[name] for m in parts]) for name in names}
-        return Message._from_columns(data, sum(m._len for m in parts))
+        if len(datas) == 1:
+            only = datas[0]
+            return Message._from_columns({k: _copy(v) for k, v in only.items()}, _rows_of(only))
+        names = tuple(datas[0])
+        if len(set(map(tuple, datas))) != 1:
+            for i, d in enumerate(datas):
+                if d.keys() != datas[0].keys():
+                    raise ValueError(
+                        f"appended Messages must have the same columns, but Message {i} has "
+                        f"{list(d)} and the first has {list(names)}"
+                    )
+            datas = [{k: d[k] for k in names} for d in datas]
+        columns = zip(*map(dict.values, datas))
+        data = {name: C.concat(name, parts_) for name, parts_ in zip(names, columns)}
+        return Message._from_columns(data, _rows_of(data))
 
     def merge(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:
         """Column union of two Messages of equal length; ``other``'s columns win on name clashes."""
@@ -428,6 +491,10 @@ class Message:
 
 def _from_bytes(data: bytes) -> Message:
     return Message.load(io.BytesIO(data))
+
+
+def _rows_of(data: dict[str, Column]) -> int:
+    return C.column_length(next(iter(data.values())))
 
 
 def _is_names(key: Any) -> bool:

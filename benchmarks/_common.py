@@ -1,0 +1,163 @@
+"""Shared helpers for the benchmarks: a median-of-N timer, a peak-memory probe and a results table.
+
+Use from a benchmark script (``python benchmarks/x.py`` puts this folder on ``sys.path``)::
+
+    from _common import Row, parse_args, report, timeit
+
+    args = parse_args("what this benchmark measures")
+    ours = timeit(lambda: work(), repeat=args.repeat)
+    peer = timeit(lambda: peer_work(), repeat=args.repeat)
+    ok = report("title", [Row("case", ours, "peer name", peer, max_ratio=1.5)])
+
+Timings on a shared machine are noisy, so every row compares Fireworks with a peer measured in the same run
+and prints the ratio; absolute limits (``max_seconds``) are reported too where an issue names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Row", "fmt_seconds", "parse_args", "peak_memory", "report", "timeit"]
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Standard flags: ``--quick`` (a small smoke run) and ``--repeat N``; ``args.repeat`` is set for you."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed repeats per case (median)")
+    args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 3 if args.quick else 9
+    return args
+
+
+def timeit(
+    fn: Callable[[], Any],
+    *,
+    repeat: int = 9,
+    number: int | None = None,
+    min_time: float = 0.02,
+    warmup: int = 1,
+) -> float:
+    """Median seconds per call of ``fn`` over ``repeat`` timed batches of ``number`` calls.
+
+    ``number`` defaults to enough calls for one batch to take about ``min_time`` seconds, so microsecond
+    operations are timed over many calls. The garbage collector is paused while timing.
+    """
+    for _ in range(warmup):
+        fn()
+    if number is None:
+        start = time.perf_counter()
+        fn()
+        one = max(time.perf_counter() - start, 1e-7)
+        number = max(1, int(min_time / one))
+    samples = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples.append((time.perf_counter() - start) / number)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return statistics.median(samples)
+
+
+def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Run ``fn`` once and return ``(result, peak bytes allocated during it)`` as traced by tracemalloc.
+
+    tracemalloc sees Python and numpy allocations; torch CPU tensors are not traced.
+    """
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+def fmt_seconds(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+@dataclass
+class Row:
+    """One benchmark case: Fireworks' time against a peer's, with optional targets.
+
+    ``max_ratio``: Fireworks may take at most this multiple of the peer's time. ``max_seconds``: an absolute
+    limit on Fireworks' time. ``met`` is True when every target given holds (None when there is no target).
+    """
+
+    case: str
+    fireworks: float
+    peer_name: str = ""
+    peer: float | None = None
+    max_ratio: float | None = None
+    max_seconds: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.peer else self.fireworks / self.peer
+
+    @property
+    def target(self) -> str:
+        parts = []
+        if self.max_ratio is not None:
+            parts.append(f"ratio <= {self.max_ratio:g}")
+        if self.max_seconds is not None:
+            parts.append(f"<= {fmt_seconds(self.max_seconds)}")
+        return ", ".join(parts) or "-"
+
+    @property
+    def met(self) -> bool | None:
+        checks = []
+        if self.max_ratio is not None:
+            checks.append(self.ratio is not None and self.ratio <= self.max_ratio)
+        if self.max_seconds is not None:
+            checks.append(self.fireworks <= self.max_seconds)
+        return all(checks) if checks else None
+
+
+def report(title: str, rows: Sequence[Row]) -> bool:
+    """Print a table "case / fireworks / peer / ratio / target / met"; return whether every target was met."""
+    header = ("case", "fireworks", "peer", "peer time", "ratio", "target", "met")
+    table = [header]
+    for r in rows:
+        met = "-" if r.met is None else ("yes" if r.met else "NO")
+        table.append(
+            (
+                r.case + (f" ({r.note})" if r.note else ""),
+                fmt_seconds(r.fireworks),
+                r.peer_name or "-",
+                fmt_seconds(r.peer) if r.peer is not None else "-",
+                f"{r.ratio:.2f}x" if r.ratio is not None else "-",
+                r.target,
+                met,
+            )
+        )
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    print(f"\n== {title} ==")
+    for k, line in enumerate(table):
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip())
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    ok = all(r.met is not False for r in rows)
+    print(f"all targets met: {'yes' if ok else 'NO'}")
+    return ok
