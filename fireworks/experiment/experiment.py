@@ -374,6 +374,8 @@ class Experiment:
     @property
     def logger(self) -> MetricLogger:
         """The batched logger behind :meth:`log` (tables live in ``logs.sqlite``)."""
+        if self._logger is not None:
+            return self._logger
         with self._lock:
             if self._logger is None:
                 self._logger = MetricLogger(sqlite_engine(self._resolve(f"{LOGS_DB}.sqlite")))

@@ -28,6 +28,7 @@ from fireworks.experiment._sqlite import quote
 
 COLUMNS_TABLE = "_fireworks_columns"
 _SCALARS = (int, float, str, bool, type(None))
+_SCALAR_TYPES = frozenset(_SCALARS)
 _SQL_TYPES = {bool: "INTEGER", int: "INTEGER", float: "REAL", str: "TEXT", bytes: "BLOB"}
 
 
@@ -56,13 +57,14 @@ class _Chunk:
 
 
 class _Table:
-    __slots__ = ("columns", "info", "next_step", "pending")
+    __slots__ = ("columns", "info", "keys", "next_step", "pending")
 
     def __init__(self) -> None:
         self.pending: list[dict[str, Any] | _Chunk] = []
         self.next_step = 0
         self.columns: set[str] | None = None  # known columns in the database
         self.info: dict[str, dict[str, Any]] = {}  # column -> kind/dtype/shape, recorded once
+        self.keys: set[Any] = set()  # metric names already validated
 
 
 def _message_columns(msg: Any, step: int, now: float) -> _Chunk:
@@ -155,13 +157,15 @@ class MetricLogger:
             if entry is None:
                 entry = self._table(table)
             if isinstance(data, Mapping):
-                row = {}
-                for key, value in data.items():
-                    if type(value) not in _SCALARS:
-                        if not isinstance(key, str):
-                            raise TypeError(f"metric names must be str, but got {key!r}")
-                        value = _scalar(key, value)
-                    row[key] = value
+                row = dict(data)
+                if not entry.keys.issuperset(row):
+                    for key in row:
+                        if not isinstance(key, str) or not key:
+                            raise TypeError(f"metric names must be non-empty str, but got {key!r}")
+                    entry.keys.update(row)
+                for key, value in row.items():
+                    if type(value) not in _SCALAR_TYPES:
+                        row[key] = _scalar(key, value)
                 if "step" in row:
                     s = row["step"]
                 else:
