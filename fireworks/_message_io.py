@@ -23,6 +23,7 @@ from fireworks.message import Message
 
 META_KEY = b"fireworks"
 ATTRS_KEY = "fireworks_tensors"
+ARRAYS_KEY = "fireworks_arrays"
 FORMAT_VERSION = 1
 
 _TORCH_DTYPES: dict[str, torch.dtype] = {
@@ -64,15 +65,20 @@ def _torch_dtype(name: str) -> torch.dtype:
 def to_pandas(m: Message) -> pd.DataFrame:
     series: dict[str, Any] = {}
     tensors: dict[str, dict[str, Any]] = {}
+    arrays: dict[str, dict[str, Any]] = {}
     for name, col in m._data.items():
         if isinstance(col, torch.Tensor):
             tensors[name] = {"dtype": _dtype_name(col.dtype), "shape": list(col.shape[1:])}
             series[name] = C.to_series(C.tensor_to_numpy(col), name)
         else:
+            if isinstance(col, np.ndarray) and col.ndim > 1:
+                arrays[name] = {"dtype": str(col.dtype), "shape": list(col.shape[1:])}
             series[name] = C.to_series(col, name)
     df = pd.DataFrame(series, index=pd.RangeIndex(len(m))) if series else pd.DataFrame()
     if tensors:
         df.attrs[ATTRS_KEY] = tensors
+    if arrays:
+        df.attrs[ARRAYS_KEY] = arrays
     return df
 
 
@@ -88,22 +94,36 @@ def from_pandas(df: pd.DataFrame) -> Message:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"column names must be unique, but {dupes} appear more than once")
-    tensors = df.attrs.get(ATTRS_KEY, {}) if isinstance(df.attrs.get(ATTRS_KEY), dict) else {}
+    tensors = df.attrs.get(ATTRS_KEY)
+    tensors = tensors if isinstance(tensors, dict) else {}
+    arrays = df.attrs.get(ARRAYS_KEY)
+    arrays = arrays if isinstance(arrays, dict) else {}
     data: dict[str, Column] = {}
     for i, name in enumerate(names):
         series = df.iloc[:, i]
-        info = tensors.get(name)
-        data[name] = _tensor_from_series(series, name, info) if info else C.as_vector(series, name)
+        if name in tensors:
+            data[name] = _tensor_from_series(series, name, tensors[name])
+        elif name in arrays and series.dtype == object:
+            data[name] = _stack(series, arrays[name]).astype(arrays[name]["dtype"])
+        else:
+            data[name] = C.as_vector(series, name)
     return Message._from_columns(data, len(df))
 
 
-def _tensor_from_series(series: pd.Series, name: str, info: dict[str, Any]) -> torch.Tensor:
+def _stack(series: pd.Series, info: dict[str, Any]) -> np.ndarray:
+    """One array from an object column holding an equally shaped array per row."""
     shape = tuple(info.get("shape", ()))
-    if shape:
-        cells = [np.asarray(v) for v in series.tolist()]
-        arr = np.stack(cells) if cells else np.empty((0, *shape))
-    else:
-        arr = series.to_numpy()
+    cells = [np.asarray(v) for v in series.tolist()]
+    bad = [i for i, c in enumerate(cells) if c.shape != shape][:5]
+    if bad:
+        raise ValueError(
+            f"column {series.name!r} needs an array of shape {shape} in every row, but rows {bad} differ"
+        )
+    return np.stack(cells) if cells else np.empty((0, *shape))
+
+
+def _tensor_from_series(series: pd.Series, name: str, info: dict[str, Any]) -> torch.Tensor:
+    arr = _stack(series, info) if info.get("shape") else series.to_numpy()
     tensor = C.as_tensor(arr, name)
     return tensor.to(_torch_dtype(info["dtype"]))
 
@@ -115,7 +135,10 @@ def _numpy_to_arrow(arr: np.ndarray, name: str) -> pa.Array:
     arr = np.ascontiguousarray(arr)
     try:
         if arr.ndim > 1:
-            return pa.FixedShapeTensorArray.from_numpy_ndarray(arr)
+            values = pa.array(arr.reshape(-1))
+            storage = pa.FixedSizeListArray.from_arrays(values, int(np.prod(arr.shape[1:])))
+            tensor_type = pa.fixed_shape_tensor(values.type, list(arr.shape[1:]))
+            return pa.ExtensionArray.from_storage(tensor_type, storage)
         return pa.array(arr)
     except (pa.ArrowException, TypeError, ValueError) as err:
         raise TypeError(
@@ -169,9 +192,8 @@ def _arrow_to_numpy(col: pa.ChunkedArray, name: str) -> np.ndarray:
         )
     if isinstance(arr.type, pa.FixedShapeTensorType):
         shape = tuple(arr.type.shape)
-        if len(arr) == 0:
-            return np.empty((0, *shape), dtype=arr.type.value_type.to_pandas_dtype())
-        return np.array(arr.to_numpy_ndarray(), copy=True)
+        flat = arr.storage.flatten().to_numpy(zero_copy_only=False)
+        return np.array(flat, copy=True).reshape(-1, *shape)
     if pa.types.is_fixed_size_list(arr.type):
         dims = []
         while pa.types.is_fixed_size_list(arr.type):
@@ -214,6 +236,14 @@ def from_arrow(table: pa.Table | pa.RecordBatch) -> Message:
             data[name] = tensor
         elif info["shape"] or _is_tensor_type(col.type):
             data[name] = _arrow_to_numpy(col, name).astype(info["dtype"] or None, copy=False)
+        elif pa.types.is_dictionary(col.type):
+            arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+            categories = pd.Index(arr.dictionary.to_pandas())
+            if info["dtype"] == "category" or info["dtype"] is None:
+                data[name] = pd.Categorical.from_codes(codes, categories, ordered=col.type.ordered)
+            else:
+                data[name] = C.as_vector(pd.Series(categories.take(codes)).astype(info["dtype"]), name)
         else:
             series = col.to_pandas()
             if info["dtype"] is not None and str(series.dtype) != info["dtype"]:
@@ -226,8 +256,13 @@ def from_arrow(table: pa.Table | pa.RecordBatch) -> Message:
 
 
 def _write(table: pa.Table, sink: Any) -> None:
+    batches = table.to_batches()
+    if not batches:  # keep one (empty) batch so dictionaries, i.e. categories, survive zero rows
+        empty = [c.chunk(0) if c.num_chunks else pa.array([], type=c.type) for c in table.columns]
+        batches = [pa.RecordBatch.from_arrays(empty, schema=table.schema)]
     with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+        for batch in batches:
+            writer.write_batch(batch)
 
 
 def save(m: Message, file: str | os.PathLike[str] | IO[bytes]) -> None:
