@@ -243,7 +243,9 @@ def from_arrow(table: pa.Table | pa.RecordBatch) -> Message:
             if info["dtype"] == "category" or info["dtype"] is None:
                 data[name] = pd.Categorical.from_codes(codes, categories, ordered=col.type.ordered)
             else:
-                data[name] = C.as_vector(pd.Series(categories.take(codes)).astype(info["dtype"]), name)
+                data[name] = C.as_vector(
+                    pd.Series(categories.take(codes)).astype(info["dtype"]), name
+                )
         else:
             series = col.to_pandas()
             if info["dtype"] is not None and str(series.dtype) != info["dtype"]:

@@ -41,7 +41,7 @@ def rich(n: int = 4) -> Message:
         "nan": np.array([np.nan] + [1.0] * (n - 1)),
         "s": [f"row {k}" if k else None for k in range(n)],
         "cat": pd.Categorical(["a", "b"] * (n // 2), categories=["b", "a", "z"], ordered=True),
-        "nint": pd.array([1, None] + list(range(n - 2)), dtype="Int64"),
+        "nint": pd.array([1, None, *range(n - 2)], dtype="Int64"),
         "nbool": pd.array([True, None] + [False] * (n - 2), dtype="boolean"),
         "when": pd.date_range("2021-03-04", periods=n, freq="h"),
         "when_tz": pd.date_range("2021-03-04", periods=n, freq="D", tz="Europe/Paris"),
@@ -153,7 +153,7 @@ def test_foreign_arrow_tables():
 def test_unsupported_columns_raise_clearly():
     with pytest.raises(TypeError, match="complex"):
         Message({"c": torch.zeros(2, dtype=torch.complex64)}).to_arrow()
-    with pytest.raises(TypeError, match="column 'o' .* cannot be stored in Arrow"):
+    with pytest.raises(TypeError, match=r"column 'o' .* cannot be stored in Arrow"):
         Message({"o": np.array([object(), object()], dtype=object)}).to_arrow()
 
 
@@ -183,7 +183,13 @@ def test_failed_save_keeps_old_file(tmp_path):
 
 def test_rich_message_operations_keep_dtypes():
     m = rich(6)
-    for part in (m[1:4], m[[5, 0, 0]], m[np.arange(6) % 2 == 0], m[2], Message.concat([m[:2], m[2:]])):
+    for part in (
+        m[1:4],
+        m[[5, 0, 0]],
+        m[np.arange(6) % 2 == 0],
+        m[2],
+        Message.concat([m[:2], m[2:]]),
+    ):
         assert part.dtypes == m.dtypes
     assert Message.concat([m[:3], m[3:]]) == m
     del m[[0, 1]]
