@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 # modules that register sub-commands, in the order they appear in --help
 COMMAND_MODULES: list[str] = [
+    "fireworks.demo",
     "fireworks.experiment.cli",
 ]
 
