@@ -163,6 +163,12 @@ def _guard(fn: Callable) -> Callable:
     return guarded
 
 
+def _split_windows(windows: Iterator[tuple[Message, list[tuple[int, int]]]]) -> Iterator[Message]:
+    for window, bounds in windows:
+        for a, b in bounds:
+            yield window[a:b]
+
+
 def _guard_iter(node: Source, it: Iterator[Message]) -> Iterator[Message]:
     try:
         yield from it
@@ -329,6 +335,8 @@ class Source:
     _random_access: ClassVar[bool | None] = None
     #: a pass yields chunks of rows (readers), even where rows have random access
     _chunked: ClassVar[bool] = False
+    #: this node's transform commutes with slicing rows (windows of batches may pass through it)
+    _row_wise: ClassVar[bool] = True
 
     _inputs: dict[str, Source]
     _name: str | None = None
@@ -543,6 +551,10 @@ class Source:
     def _items(self, start: int) -> Iterator[Message]:
         """The items of one pass from position ``start`` (rows, batches or chunks)."""
         if self.has_random_access() and not self._iterates_chunks():
+            if self._is_batched():
+                windows = self._windows(start)
+                if windows is not None:
+                    return _split_windows(windows)
             return self._items_random(start)
         if start == 0:
             if self._hub is None or not self._hub.joinable():
@@ -560,6 +572,33 @@ class Source:
             block = self[slice(a, min(a + BLOCK_ROWS, n))]
             for j in range(len(block)):
                 yield block[j]
+
+    def _windows(self, start: int) -> Iterator[tuple[Message, list[tuple[int, int]]]] | None:
+        """Batches from ``start`` fetched several at a time: ``(window, [(a, b), ...])`` where batch k is
+        ``window[a:b]``; None when this node cannot. Only transforms that commute with slicing rows
+        (``_row_wise``) pass windows through, so per-batch functions still see exactly one batch."""
+        ins = _inputs_of(self)
+        if len(ins) != 1 or not type(self)._one_to_one or not type(self)._row_wise:
+            return None
+        inner = next(iter(ins.values()))._windows(start)
+        if inner is None:
+            return None
+        return self._transform_windows(inner)
+
+    def _transform_windows(
+        self, inner: Iterator[tuple[Message, list[tuple[int, int]]]]
+    ) -> Iterator[tuple[Message, list[tuple[int, int]]]]:
+        for window, bounds in inner:
+            try:
+                out = self._window_transform(window)
+            except _PASSTHROUGH:
+                raise
+            except Exception as err:
+                raise _pipeline_error(self, err) from err
+            yield out, bounds
+
+    def _window_transform(self, window: Message) -> Message:
+        return window
 
     def _stream(self, start: int) -> Iterator[Message]:
         """A fresh forward-only pass from item ``start`` (forward-only Sources override this)."""

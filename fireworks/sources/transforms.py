@@ -59,6 +59,8 @@ class FunctionSource(Source):
     [2, 4]
     """
 
+    _row_wise = False  # fn may depend on the whole batch (padding, batch statistics)
+
     def __init__(
         self, inputs: Any, fn: MessageFn, *, per_row: bool = False, name: str | None = None
     ):
@@ -89,18 +91,55 @@ class FunctionSource(Source):
             yield self._apply(message)
 
 
+class _Row(Mapping):
+    """One row of a Message as a read-only mapping; a column becomes a Python list on its first use."""
+
+    __slots__ = ("_columns", "_i")
+
+    def __init__(self, columns: _RowColumns, i: int) -> None:
+        self._columns = columns
+        self._i = i
+
+    def __getitem__(self, name: str) -> Any:
+        return self._columns.get(name)[self._i]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns.names)
+
+    def __len__(self) -> int:
+        return len(self._columns.names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+class _RowColumns:
+    __slots__ = ("_lists", "message", "names")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+        self.names = message.columns
+        self._lists: dict[str, list[Any]] = {}
+
+    def get(self, name: str) -> list[Any]:
+        values = self._lists.get(name)
+        if values is None:
+            import torch
+
+            col = self.message[name]
+            values = list(col.unbind(0)) if isinstance(col, torch.Tensor) else col.tolist()
+            self._lists[name] = values
+        return values
+
+
 def _apply_rows(fn: MessageFn, message: Any) -> Any:
     import torch
 
     message_type = _message_type()
-    names = message.columns
-    cols = []
-    for name in names:
-        col = message[name]
-        cols.append(list(col.unbind(0)) if isinstance(col, torch.Tensor) else col.tolist())
-    rows = [fn(dict(zip(names, values))) for values in zip(*cols)]
+    columns = _RowColumns(message)
+    rows = [fn(_Row(columns, i)) for i in range(len(message))]
     if not rows:
-        return message
+        return message[0:0]
     out: dict[str, Any] = {}
     for key in rows[0]:
         values = [r[key] for r in rows]
@@ -407,7 +446,13 @@ class BatchingSource(Source):
     _one_to_one = False
 
     def __init__(
-        self, inputs: Any, batch_size: int, drop_last: bool = False, *, name: str | None = None
+        self,
+        inputs: Any,
+        batch_size: int,
+        drop_last: bool = False,
+        *,
+        window_rows: int = 16384,
+        name: str | None = None,
     ):
         if (
             isinstance(batch_size, bool)
@@ -419,6 +464,29 @@ class BatchingSource(Source):
         self._input = _only_input(self)
         self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)
+        self.window_rows = int(window_rows)
+
+    def _windows(self, start: int) -> Iterator[tuple[Any, list[tuple[int, int]]]] | None:
+        # a pass fetches several batches' rows with one call and slices them; row-wise nodes between
+        # here and the consumer then run once per window, not once per batch
+        if not self._input.has_random_access():
+            return None
+        return self._window_iter(start)
+
+    def _window_iter(self, start: int) -> Iterator[tuple[Any, list[tuple[int, int]]]]:
+        n_rows = len(self._input)
+        bs = self.batch_size
+        n = n_rows // bs if self.drop_last else -(-n_rows // bs)
+        per = max(1, self.window_rows // bs)
+        hints = self._wants_hints()
+        for b0 in range(start, n, per):
+            b1 = min(n, b0 + per)
+            r0, r1 = b0 * bs, min(b1 * bs, n_rows)
+            if hints and r1 < n_rows:
+                self._input._hint(np.arange(r1, min(r1 + (r1 - r0), n_rows), dtype=np.int64))
+            window = self._input[slice(r0, r1)]
+            bounds = [(k * bs - r0, min(k * bs + bs, n_rows) - r0) for k in range(b0, b1)]
+            yield window, bounds
 
     def _is_batched(self) -> bool:
         return True
@@ -629,6 +697,9 @@ class ToTensorSource(Source):
     def _convert(self, message: Any) -> Any:
         out = message.to_tensors(self.columns)
         return out.to(self.device) if self.device is not None else out
+
+    def _window_transform(self, window: Any) -> Any:
+        return self._convert(window)
 
     def __getitem__(self, index: Any) -> Any:
         return self._convert(self._input[index])

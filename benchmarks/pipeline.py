@@ -1,0 +1,313 @@
+"""Benchmark: a Fireworks Source pipeline against what users write instead, in one run, as ratios.
+
+Workload 1 (the issue's): a Parquet file of N rows (8 float32 features, an int64 label, a short string);
+read -> normalise -> shuffle -> batches of 256 -> tensors -> consume, one epoch. Contenders:
+
+- hand-written: pyarrow read, numpy normalise, one permutation, per-batch gather, ``torch.from_numpy``;
+- PyTorch ``DataLoader`` over a map-style Dataset with a batch sampler, 0 and 2 workers;
+- ``torchdata.nodes`` (a batch sampler node mapped to a vectorised gather);
+- Hugging Face ``datasets`` (``map(batched=True)``, ``shuffle``, ``with_format("torch")``);
+- Fireworks: ``ParquetSource(path).map(normalise).shuffle().batch(256).to_tensors()``.
+
+Workload 2: a per-row Python function (tokenising the string column) through ``map_rows``, against the
+same function in a plain Python loop.
+
+Each contender runs in its own subprocess, so "peak memory" is that process's peak resident set size
+(``ru_maxrss``), honest and comparable. Targets (issue 3): Fireworks >= 0.9x the hand-written rows/s,
+>= 3x DataLoader (0 workers), first batch <= 0.5 s, peak memory <= hand-written + 2x the data size,
+per-row path >= 100k rows/s.
+
+    python benchmarks/pipeline.py            # 1,000,000 rows
+    python benchmarks/pipeline.py --quick    # 20,000 rows, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BATCH = 256
+FEATURES = [f"f{i}" for i in range(8)]
+
+
+def make_data(path: Path, rows: int) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    cols: dict[str, Any] = {
+        f: rng.normal(i, 1 + i, rows).astype(np.float32) for i, f in enumerate(FEATURES)
+    }
+    cols["label"] = rng.integers(0, 10, rows)
+    words = np.array([f"w{i}" for i in range(500)], dtype=object)
+    picks = [words[rng.integers(0, 500, rows)] for _ in range(3)]
+    cols["text"] = pa.array([" ".join(t) for t in zip(*picks)])
+    table = pa.table(cols)
+    pq.write_table(table, path, row_group_size=131072)
+    stats = {
+        f: (float(pc.mean(table[f]).as_py()), float(pc.stddev(table[f]).as_py())) for f in FEATURES
+    }
+    return {"stats": stats, "nbytes": int(table.nbytes)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# contenders: each returns an iterator of batches; the harness times the first and the whole epoch
+
+
+def handwritten(path: str, stats: dict) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+    import torch
+
+    table = pq.read_table(path)
+    cols = {f: (table[f].to_numpy() - stats[f][0]) / stats[f][1] for f in FEATURES}
+    cols["label"] = table["label"].to_numpy()
+    text = table["text"].to_numpy()
+    perm = np.random.default_rng(0).permutation(table.num_rows)
+    for a in range(0, table.num_rows, BATCH):
+        idx = perm[a : a + BATCH]
+        batch = {k: torch.from_numpy(v[idx]) for k, v in cols.items()}
+        batch["text"] = text[idx]
+        yield batch
+
+
+def fireworks(path: str, stats: dict) -> Iterator[Any]:
+    from fireworks import Message, ParquetSource
+
+    def normalise(m: Message) -> Message:
+        out = Message(m)
+        for f in FEATURES:
+            mean, std = stats[f]
+            out[f] = (m[f].to_numpy() - mean) / std
+        return out
+
+    yield from ParquetSource(path).map(normalise).shuffle(seed=0).batch(BATCH).to_tensors()
+
+
+def _numpy_columns(path: str, stats: dict) -> dict[str, np.ndarray]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    cols = {f: ((table[f].to_numpy() - stats[f][0]) / stats[f][1]) for f in FEATURES}
+    cols["label"] = table["label"].to_numpy()
+    cols["text"] = table["text"].to_numpy()
+    return cols
+
+
+def dataloader(path: str, stats: dict, workers: int) -> Iterator[Any]:
+    import torch
+    from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+    cols = _numpy_columns(path, stats)
+
+    class Rows(Dataset):
+        def __len__(self) -> int:
+            return len(cols["label"])
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {k: v[i] for k, v in cols.items()}
+
+    ds = Rows()
+    sampler = BatchSampler(
+        RandomSampler(ds, generator=torch.Generator().manual_seed(0)), BATCH, False
+    )
+    yield from DataLoader(ds, batch_sampler=sampler, num_workers=workers)
+
+
+def torchdata_nodes(path: str, stats: dict) -> Iterator[Any]:
+    import torch
+    from torch.utils.data import BatchSampler, RandomSampler
+    from torchdata.nodes import Loader, Mapper, SamplerWrapper
+
+    cols = _numpy_columns(path, stats)
+    n = len(cols["label"])
+    sampler = BatchSampler(
+        RandomSampler(range(n), generator=torch.Generator().manual_seed(0)), BATCH, False
+    )
+
+    def gather(idx: list[int]) -> dict[str, Any]:
+        ix = np.asarray(idx)
+        out: dict[str, Any] = {k: torch.from_numpy(v[ix]) for k, v in cols.items() if k != "text"}
+        out["text"] = cols["text"][ix]
+        return out
+
+    yield from Loader(Mapper(SamplerWrapper(sampler), gather))
+
+
+def hf_datasets(path: str, stats: dict) -> Iterator[Any]:
+    import datasets
+
+    datasets.disable_progress_bars()
+    ds = datasets.Dataset.from_parquet(path, cache_dir=os.environ["BENCH_CACHE"])
+
+    def normalise(batch: dict) -> dict:
+        for f in FEATURES:
+            batch[f] = (np.asarray(batch[f], dtype=np.float32) - stats[f][0]) / stats[f][1]
+        return batch
+
+    ds = ds.map(normalise, batched=True, batch_size=16384).shuffle(seed=0).with_format("torch")
+    yield from ds.iter(batch_size=BATCH)
+
+
+def tokenise(row: dict) -> dict:
+    tokens = row["text"].split()
+    return {"n_tokens": len(tokens), "first": tokens[0], "label": row["label"]}
+
+
+def fireworks_rows(path: str, stats: dict) -> Iterator[Any]:
+    from fireworks import ParquetSource
+
+    yield from ParquetSource(path).map_rows(tokenise).batch(BATCH)
+
+
+def python_rows(path: str, stats: dict) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["text", "label"])
+    out = [
+        tokenise({"text": t, "label": y})
+        for t, y in zip(table["text"].to_pylist(), table["label"].to_pylist())
+    ]
+    for a in range(0, len(out), BATCH):
+        yield out[a : a + BATCH]
+
+
+CONTENDERS: dict[str, Callable[..., Iterator[Any]]] = {
+    "hand-written": handwritten,
+    "fireworks": fireworks,
+    "DataLoader(0 workers)": lambda p, s: dataloader(p, s, 0),
+    "DataLoader(2 workers)": lambda p, s: dataloader(p, s, 2),
+    "torchdata.nodes": torchdata_nodes,
+    "HF datasets": hf_datasets,
+    "per-row: python loop": python_rows,
+    "per-row: fireworks map_rows": fireworks_rows,
+}
+
+
+def _rows_in(batch: Any) -> int:
+    if isinstance(batch, list):
+        return len(batch)
+    return int(batch["label"].shape[0])
+
+
+WARM = {"torchdata.nodes": ["torchdata.nodes"], "HF datasets": ["datasets"]}
+
+
+def run_one(name: str, path: str, stats: dict) -> dict[str, Any]:
+    import importlib
+
+    # imports are not pipeline work: load them before the clock starts
+    for module in [
+        "torch",
+        "pyarrow.parquet",
+        "fireworks.message",
+        "fireworks.sources",
+        *WARM.get(name, []),
+    ]:
+        importlib.import_module(module)
+    start = time.perf_counter()
+    first = None
+    rows = 0
+    for batch in CONTENDERS[name](path, stats):
+        if first is None:
+            first = time.perf_counter() - start
+        rows += _rows_in(batch)
+    total = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"rows": rows, "seconds": total, "first_batch": first, "peak_rss": peak}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 rows: a smoke run")
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--stats", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # child process: one contender
+        print(json.dumps(run_one(args.one, args.path, json.loads(args.stats))))
+        return 0
+
+    rows = args.rows or (20_000 if args.quick else 1_000_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "data.parquet"
+        info = make_data(path, rows)
+        env = {**os.environ, "BENCH_CACHE": str(Path(tmp) / "hf"), "HF_HUB_OFFLINE": "1"}
+        results: dict[str, dict[str, Any]] = {}
+        print(f"{rows:,} rows, batches of {BATCH}; data in memory: {info['nbytes'] / 1e6:.1f} MB")
+        print(f"{'contender':30s} {'rows/s':>12s} {'first batch':>12s} {'peak RSS':>10s}")
+        for name in CONTENDERS:
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    name,
+                    "--path",
+                    str(path),
+                    "--stats",
+                    json.dumps(info["stats"]),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=1800,
+            )
+            if proc.returncode != 0:
+                reason = (proc.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"{name:30s} skipped: {reason}")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            if r["rows"] != rows:
+                print(f"{name:30s} delivered {r['rows']} rows instead of {rows}")
+                return 1
+            r["rate"] = r["rows"] / r["seconds"]
+            results[name] = r
+            print(
+                f"{name:30s} {r['rate']:12,.0f} {r['first_batch']:11.3f}s {r['peak_rss'] / 1e6:8.0f}MB"
+            )
+
+        fw, hand = results["fireworks"], results["hand-written"]
+        print("\nratios (Fireworks rows/s over the contender's):")
+        for name, r in results.items():
+            if name.startswith("per-row") or name == "fireworks":
+                continue
+            print(f"  ratio vs {name:24s} {fw['rate'] / r['rate']:7.2f}x")
+        rows_fw = results["per-row: fireworks map_rows"]
+        rows_py = results["per-row: python loop"]
+        print(f"  per-row ratio vs python loop     {rows_fw['rate'] / rows_py['rate']:7.2f}x")
+
+        targets = [
+            ("rows/s >= 0.9x hand-written", fw["rate"] >= 0.9 * hand["rate"]),
+            (
+                "rows/s >= 3x DataLoader(0 workers)",
+                "DataLoader(0 workers)" in results
+                and fw["rate"] >= 3 * results["DataLoader(0 workers)"]["rate"],
+            ),
+            ("first batch <= 0.5 s", fw["first_batch"] <= 0.5),
+            (
+                "peak memory <= hand-written + 2x data size",
+                fw["peak_rss"] <= hand["peak_rss"] + 2 * info["nbytes"],
+            ),
+            ("per-row path >= 100k rows/s", rows_fw["rate"] >= 100_000),
+        ]
+        print("\ntargets:")
+        for text, ok in targets:
+            print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
