@@ -1,0 +1,104 @@
+"""Engines from a URL or an Engine: SQLite pragmas, savepoint-safe SQLite transactions, fork safety.
+
+An Engine's pool must never be shared across ``fork``: a child that talks on the parent's sockets corrupts
+both. Every engine that passes through :func:`get_engine` is remembered (weakly) and, in a forked child, its
+pool is replaced without closing the parent's connections (SQLAlchemy's ``dispose(close=False)``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_ENGINES: dict[str, sa.Engine] = {}
+_KNOWN: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+_LOCK = threading.Lock()
+
+
+def dialect_name(engine: sa.Engine | sa.Connection) -> str:
+    """``"postgresql"``, ``"sqlite"``, ``"mysql"`` (MariaDB too) or another SQLAlchemy dialect name."""
+    name = engine.dialect.name
+    return "mysql" if name in ("mysql", "mariadb") else name
+
+
+def _sqlite_on_connect(dbapi_conn, _record) -> None:
+    # let SQLAlchemy, not the sqlite3 module, decide when transactions begin (needed for SAVEPOINT)
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cur.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _prepare(engine: sa.Engine) -> sa.Engine:
+    if engine.dialect.name == "sqlite" and not event.contains(
+        engine, "connect", _sqlite_on_connect
+    ):
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    _KNOWN.add(engine)
+    return engine
+
+
+def create_engine(url: str | sa.URL, **kwargs) -> sa.Engine:
+    """A new Engine on ``url`` prepared for Fireworks (SQLite: WAL, busy timeout; fork-safe pool).
+
+    >>> engine = create_engine("sqlite://")
+    >>> engine.dialect.name
+    'sqlite'
+    """
+    kwargs.setdefault("pool_pre_ping", True)
+    return _prepare(sa.create_engine(url, **kwargs))
+
+
+def get_engine(engine: str | sa.URL | sa.Engine) -> sa.Engine:
+    """The Engine for ``engine``: an Engine is prepared and returned; a URL gives one shared Engine per URL.
+
+    >>> get_engine("sqlite://") is get_engine("sqlite://")
+    True
+    """
+    if isinstance(engine, sa.Engine):
+        return _prepare(engine)
+    if isinstance(engine, sa.Connection):
+        raise TypeError(
+            "engine must be an Engine or a URL, but got a Connection; pass connection.engine instead"
+        )
+    if not isinstance(engine, str | sa.URL):
+        raise TypeError(
+            f"engine must be a SQLAlchemy Engine or a database URL string, but got {type(engine).__name__}"
+        )
+    key = str(engine) if isinstance(engine, str) else engine.render_as_string(hide_password=False)
+    with _LOCK:
+        found = _ENGINES.get(key)
+        if found is None:
+            try:
+                found = create_engine(engine)
+            except sa.exc.ArgumentError as err:
+                raise ValueError(
+                    f"engine {key!r} is not a valid database URL ({err}); use e.g. "
+                    "'sqlite:///data.sqlite' or 'postgresql+psycopg://user@host/db'"
+                ) from err
+            _ENGINES[key] = found
+        return found
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_KNOWN):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
