@@ -76,6 +76,8 @@ def as_vector(value: Any, name: str) -> Vector:
         return value.copy()
     if isinstance(value, torch.Tensor):
         return tensor_to_numpy(value)
+    if type(value).__module__.startswith("pyarrow"):
+        value = value.to_pandas()
     if isinstance(value, (pd.Series, pd.Index)):
         arr: Any = value.array
     elif isinstance(value, ExtensionArray):
@@ -138,6 +140,8 @@ def row_index(key: Any, n: int) -> Rows:
             f"rows must be an int, slice, int sequence/array/tensor or boolean mask, "
             f"but got {type(key).__name__}"
         )
+    if arr.size == 0 and arr.ndim == 1:
+        arr = arr.astype(np.int64)
     if arr.dtype == np.bool_:
         if arr.ndim != 1 or arr.shape[0] != n:
             raise IndexError(

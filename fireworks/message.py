@@ -65,6 +65,10 @@ class Message:
             built = Message.from_pandas(data)
             self._data, self._len = built._data, built._len
             return
+        if type(data).__module__.startswith("pyarrow"):
+            built = Message.from_arrow(data)
+            self._data, self._len = built._data, built._len
+            return
         if not isinstance(data, Mapping):
             raise TypeError(
                 f"a Message is built from a dict of columns, a DataFrame or a Message, "
@@ -362,11 +366,13 @@ class Message:
 
     # --- conversion ------------------------------------------------------------------------------------
 
-    def to_tensors(self, columns: str | Sequence[str] | None = None) -> Message:
+    def to_tensors(
+        self, columns: str | Sequence[str] | None = None, device: str | torch.device | None = None
+    ) -> Message:
         """A new Message with ``columns`` (default: every numeric or bool vector column) as tensors.
 
         Naming a column that cannot become a tensor (strings, NA values) raises; with the default the
-        non-numeric columns simply stay vectors.
+        non-numeric columns simply stay vectors. ``device`` also moves every tensor column there.
         """
         explicit = columns is not None
         names = self._names(columns)
@@ -381,7 +387,8 @@ class Message:
                     data[k] = _copy(v)
             else:
                 data[k] = _copy(v)
-        return Message._from_columns(data, self._len)
+        out = Message._from_columns(data, self._len)
+        return out if device is None else out.to(device)
 
     def to_vectors(self, columns: str | Sequence[str] | None = None) -> Message:
         """A new Message with ``columns`` (default: all) as numpy vector columns; bfloat16 becomes float32."""

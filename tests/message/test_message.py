@@ -360,3 +360,27 @@ def test_devices_cuda():
     assert g["x"].device.type == "cuda"
     assert g[np.array([1, 2])]["x"].device.type == "cuda"
     assert g.cpu() == m
+
+
+def test_assign_several_columns_and_arrow_inputs():
+    import pyarrow as pa
+
+    m = make(3)
+    m[["a", "b"]] = {"a": [1, 2, 3], "b": torch.zeros(3)}
+    assert m.columns[-2:] == ["a", "b"] and m.tensor_columns[-1] == "b"
+    with pytest.raises(ValueError, match="exactly those columns"):
+        m[["a", "c"]] = {"a": [1, 2, 3]}
+    table = pa.table({"n": [1, 2, 3]})
+    assert Message(table) == Message({"n": [1, 2, 3]})
+    assert Message({"n": table.column("n")})["n"].tolist() == [1, 2, 3]
+    assert len(m[np.array([], dtype=np.float64)]) == 0
+    assert m.to_tensors(device="cpu")["a"].dtype == torch.int64
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import fireworks.message
+
+    result = doctest.testmod(fireworks.message)
+    assert result.attempted > 0 and result.failed == 0
