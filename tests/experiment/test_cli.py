@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import torch
@@ -69,25 +67,20 @@ PIPE = textwrap.dedent(
 )
 
 
-def test_dry_run_command(tmp_path):
-    (tmp_path / "userpipe.py").write_text(PIPE)
+def test_dry_run_command(tmp_path, monkeypatch, capsys):
+    (tmp_path / "userpipe_cli.py").write_text(PIPE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "fireworks", "dry-run", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    ok = cli("userpipe:good", "--train-step", "userpipe:step", "--batches", "3")
-    assert ok.returncode == 0, ok.stderr
-    assert "dry run OK" in ok.stdout and "batches" in ok.stdout and "train_step" in ok.stdout
-    bad = cli("userpipe:broken", "--json")
-    assert bad.returncode == 1, bad.stderr
-    report = json.loads(bad.stdout)
+    ok = main(
+        ["dry-run", "userpipe_cli:good", "--train-step", "userpipe_cli:step", "--batches", "3"]
+    )
+    out = capsys.readouterr().out
+    assert ok == 0, out
+    assert "dry run OK" in out and "batches" in out and "train_step" in out
+    assert main(["dry-run", "userpipe_cli:broken", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
     assert not report["ok"]
     assert [n["name"] for n in report["nodes"] if n["status"] == "error"] == ["lookup"]
-    usage = cli("userpipe")
-    assert usage.returncode == 2 and "expected module:function" in usage.stderr
+    assert main(["dry-run", "userpipe_cli"]) == 2
+    assert "expected module:function" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import sqlite3
 import subprocess
 import sys
@@ -124,20 +125,22 @@ def test_bad_values_are_refused_at_the_call(tmp_path):
     assert exp.logger.pending == 0
 
 
+def _log_from_process(path: str, worker: int) -> None:
+    with load_experiment(path) as exp:
+        exp.logger.flush_rows = 7
+        for i in range(200):
+            exp.log("t", {"worker": worker, "i": i})
+
+
 def test_two_processes_logging_to_one_run(tmp_path):
     exp = Experiment("m", root=tmp_path)
-    script = textwrap.dedent(
-        f"""
-        import sys
-        from fireworks import load_experiment
-        with load_experiment({str(exp.path)!r}) as exp:
-            exp.logger.flush_rows = 7
-            for i in range(200):
-                exp.log("t", {{"worker": int(sys.argv[1]), "i": i}})
-        """
-    )
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(w)]) for w in range(2)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    procs = [ctx.Process(target=_log_from_process, args=(str(exp.path), w)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
     m = exp.read("t")
     assert len(m) == 400
     for w in range(2):

@@ -29,6 +29,38 @@ PIPELINES = textwrap.dedent(
     def two_level_shuffle():
         return ShufflerSource(ShufflerSource(Source(data()), seed=1), seed=2).batch(7)
 
+    class Run:
+        # a training run: model, optimiser, data RNG and step counter, all in one state_dict
+
+        def __init__(self):
+            torch.manual_seed(0)
+            self.model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=0.01)
+            self.gen = torch.Generator().manual_seed(1)
+            self.step = 0
+
+        def state_dict(self):
+            return {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                    "gen": self.gen.get_state(), "step": self.step}
+
+        def load_state_dict(self, s):
+            self.model.load_state_dict(s["model"])
+            self.opt.load_state_dict(s["opt"])
+            self.gen.set_state(s["gen"])
+            self.step = s["step"]
+
+        def train(self, n):
+            losses = []
+            for _ in range(n):
+                x = torch.randn(8, 4, generator=self.gen)
+                self.opt.zero_grad()
+                loss = self.model(x).pow(2).mean()
+                loss.backward()
+                self.opt.step()
+                self.step += 1
+                losses.append(loss.item())
+            return losses
+
     def drain(src, epochs=2):
         out = []
         for e in range(epochs):
@@ -52,7 +84,8 @@ CHILD = textwrap.dedent(
     out = {}
     for case in json.loads(sys.argv[2]):
         build, path = case
-        out[path] = pipelines.drain(load_checkpoint(getattr(pipelines, build)(), path))
+        obj = load_checkpoint(getattr(pipelines, build)(), path)
+        out[path] = obj.train(4) if build == "Run" else pipelines.drain(obj)
     print(json.dumps(out))
     """
 )
@@ -71,9 +104,16 @@ def pipelines(tmp_path, monkeypatch):
     return importlib.reload(module)
 
 
-def test_pipelines_resume_exactly_in_a_new_process(pipelines, tmp_path):
+def test_pipelines_and_training_resume_exactly_in_a_new_process(pipelines, tmp_path):
     exp = Experiment("resume", root=tmp_path / "runs")
     cases, expected = [], {}
+    run = pipelines.Run()
+    run.train(3)
+    path = str(exp.save_checkpoint(run, "train.ckpt"))
+    expected[path] = run.train(
+        4
+    )  # losses of the next 4 steps: model, Adam moments, data RNG all resumed
+    cases.append(("Run", path))
     for build in BUILDS:
         for k in (0, 3):
             src = getattr(pipelines, build)()
