@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     idx_t = torch.from_numpy(idx)
     cols = {"features": features, "label": label, "score": score, "flag": flag}
 
-    def raw_gather():
+    def raw_gather():  # hand-written code given the same int64 numpy index
         return {
-            "features": features.index_select(0, idx_t),
+            "features": features.index_select(0, torch.from_numpy(idx)),
             "label": label[idx],
             "score": score[idx],
             "flag": flag[idx],
