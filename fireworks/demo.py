@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fireworks.datasets import DIGITS_PIXELS, load_digits
-
+DIGITS_PIXELS = 64
 DIGITS_ROWS = 1797
 PIXELS = [f"pixel_{i}" for i in range(DIGITS_PIXELS)]
 MIN_ROWS = 50
@@ -216,6 +215,7 @@ def run_demo(args: argparse.Namespace) -> Path:
     """Run the demo with the parsed options; returns the experiment folder."""
     import sqlalchemy as sa
 
+    from fireworks.datasets import load_digits
     from fireworks.experiment import Experiment
     from fireworks.experiment.cli import format_table
     from fireworks.factory import Factory, LogUniform, RandomGenerator
