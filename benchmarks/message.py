@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     # concat of one-row Messages, and linearity
     singles = [m[k] for k in range(4 * n_concat)]
     few = singles[:n_concat]
-    t_cat = timeit(lambda: Message.concat(few), repeat=max(3, repeat // 3), number=1)
-    t_cat4 = timeit(lambda: Message.concat(singles), repeat=max(3, repeat // 3), number=1)
+    t_cat = timeit(lambda: Message.concat(few), repeat=repeat, number=1, best=True)
+    t_cat4 = timeit(lambda: Message.concat(singles), repeat=repeat, number=1, best=True)
     df_singles = [df.iloc[[k]] for k in range(n_concat)]
     t_pdcat = timeit(lambda: pd.concat(df_singles, ignore_index=True), repeat=3, number=1)
     scale = 10_000 / n_concat
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             t_cat4,
             f"concat {n_concat:,} (x4 rows)",
             t_cat,
-            max_ratio=5.0,
+            max_ratio=None if args.quick else 5.0,  # quick sizes fit in cache: no linearity test
         )
     )
 
@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         cols = list(zip(*(p._data.values() for p in parts)))
         return [torch.cat(c) if isinstance(c[0], torch.Tensor) else np.concatenate(c) for c in cols]
 
-    t_raw = timeit(lambda: raw_cat(few), repeat=3, number=1)
-    t_raw4 = timeit(lambda: raw_cat(singles), repeat=3, number=1)
+    t_raw = timeit(lambda: raw_cat(few), repeat=repeat, number=1, best=True)
+    t_raw4 = timeit(lambda: raw_cat(singles), repeat=repeat, number=1, best=True)
     rows.append(
         Row(
             f"raw np/torch cat {4 * n_concat:,}",
