@@ -110,6 +110,22 @@ def _message_columns(msg: Any, step: int, now: float) -> _Chunk:
     return _Chunk(columns, info, n)
 
 
+_LOGGERS: weakref.WeakSet[MetricLogger] = weakref.WeakSet()
+
+
+def _forget_parent_rows() -> None:
+    # rows buffered before a fork belong to the parent, which writes them; the child starts empty
+    for logger in list(_LOGGERS):
+        logger._lock = threading.RLock()
+        for entry in logger._tables.values():
+            entry.pending.clear()
+        logger._pending_rows = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_rows)
+
+
 class MetricLogger:
     """Buffers logged rows per table and writes them to SQLite in batches.
 
@@ -136,11 +152,11 @@ class MetricLogger:
         self._pending_rows = 0
         self._last_flush = time.monotonic()
         self._lock = threading.RLock()
-        self._pid = os.getpid()
         self._closed = False
         ref = weakref.ref(self)
         self._atexit = lambda: (lambda obj: obj.close() if obj is not None else None)(ref())
         atexit.register(self._atexit)
+        _LOGGERS.add(self)
 
     def log(self, table: str, data: Mapping[str, Any] | Any, step: int | None = None) -> None:
         """Append one row (a dict of scalar metrics) or every row of a Message to ``table``.
@@ -224,12 +240,6 @@ class MetricLogger:
     def flush(self) -> None:
         """Write every buffered row now, one transaction for all tables."""
         with self._lock:
-            if os.getpid() != self._pid:  # inherited through fork: the parent owns these rows
-                for entry in self._tables.values():
-                    entry.pending.clear()
-                self._pending_rows = 0
-                self._pid = os.getpid()
-                return
             self._last_flush = time.monotonic()
             if not self._pending_rows:
                 return

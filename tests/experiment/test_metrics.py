@@ -145,3 +145,27 @@ def test_two_processes_logging_to_one_run(tmp_path):
     assert len(m) == 400
     for w in range(2):
         assert sorted(m[m["worker"] == w]["i"].tolist()) == list(range(200))
+
+
+def _log_in_forked_child(exp: Experiment) -> None:
+    exp.log("t", {"who": "child"})
+    exp.flush()
+
+
+def test_a_forked_child_can_log_through_the_parents_experiment(tmp_path):
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("needs fork")
+    exp = Experiment("m", root=tmp_path)
+    exp.log("t", {"who": "parent"})
+    exp.flush()
+    exp.log(
+        "t", {"who": "parent-buffered"}
+    )  # pending when forking: the child must not write it again
+    child = mp.get_context("fork").Process(target=_log_in_forked_child, args=(exp,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    exp.log("t", {"who": "parent-after"})
+    assert sorted(exp.read("t")["who"].tolist()) == sorted(
+        ["parent", "parent-buffered", "child", "parent-after"]
+    )
