@@ -919,7 +919,7 @@ def _as_source(obj: Any) -> Source:
 
 
 def _is_node_like(obj: Any) -> bool:
-    if isinstance(obj, (Source, _message_type())):
+    if isinstance(obj, (Source, _message_type(), Iterator)):
         return True
     pandas = sys.modules.get("pandas")
     return pandas is not None and isinstance(obj, pandas.DataFrame)

@@ -15,6 +15,7 @@ import numpy as np
 from fireworks.sources.base import (
     BLOCK_ROWS,
     Source,
+    _guard_iter,
     _message_type,
     index_to_array,
     normalize_index,
@@ -85,6 +86,11 @@ class FunctionSource(Source):
 
     def __len__(self) -> int:
         return len(self._input)
+
+    def _items(self, start: int) -> Iterator[Any]:
+        if self._input._is_batched():  # one batch at a time, from the batcher's windowed pass
+            return _guard_iter(self, self._stream(start))
+        return super()._items(start)
 
     def _stream(self, start: int) -> Iterator[Any]:
         for message in self._input._items(start):
