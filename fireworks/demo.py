@@ -126,7 +126,7 @@ def train_digits(params: dict[str, Any], config: dict[str, Any]) -> Any:
             loss = torch.nn.functional.cross_entropy(model(batch["x"]), batch["label"])
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
             n += len(batch)
         held_out = _evaluate(model, test_batches)
         report(epoch, {"train_loss": total / n, "accuracy": held_out["accuracy"]})
