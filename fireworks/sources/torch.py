@@ -40,7 +40,11 @@ def _as_dict(message: Any) -> dict[str, Any]:
     out = {}
     for name in message.columns:
         col = message[name]
-        out[name] = col if isinstance(col, torch.Tensor) else col.to_numpy()
+        if isinstance(col, torch.Tensor):
+            out[name] = col
+        else:
+            values = col.to_numpy()
+            out[name] = values.tolist() if values.dtype == object else values.copy()
     return out
 
 

@@ -104,7 +104,7 @@ def test_batching_a_stream_rebatches_chunks() -> None:
 
 def test_function_source_checks_its_result_and_map_rows_works() -> None:
     bad = FunctionSource(xs(), lambda m: m["x"])
-    with pytest.raises(TypeError, match="fn must return a Message, but .* returned Series"):
+    with pytest.raises(TypeError, match=r"fn must return a Message, but .* returned Series"):
         bad[0]
     rows = Source(xs(4)).map_rows(lambda r: {"z": r["x"] + int(r["y"]), "t": r["y"] * 2})
     out = rows[:]
