@@ -450,6 +450,24 @@ class Source:
         ins = ", ".join(f"{k}={v.name}" for k, v in _inputs_of(self).items())
         return f"<{type(self).__name__} {self.name!r}({ins})>"
 
+    # ---- pickling (DataLoader workers, process executors) --------------------------------------
+
+    #: attributes that hold open files, threads or passes in flight: dropped when pickled
+    _transient: ClassVar[tuple[str, ...]] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        drop = {"_outputs", "_hub", "_own_iter", "_hint_cache", *type(self)._transient}
+        return {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in drop and (isinstance(v, Source) or not isinstance(v, (Iterator, _Hub)))
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for inp in _inputs_of(self).values():
+            inp.__dict__.setdefault("_outputs", []).append(weakref.ref(self))
+
     # ---- attribute forwarding ----------------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:

@@ -168,6 +168,7 @@ class ParquetSource(Source):
 
     _random_access = True
     _chunked = True
+    _transient = ("_file",)
 
     def __init__(
         self,
@@ -189,7 +190,7 @@ class ParquetSource(Source):
         self._whole: Any = None
 
     def _meta(self) -> tuple[Any, np.ndarray]:
-        if self._file is None:
+        if self.__dict__.get("_file") is None:
             import pyarrow.parquet as pq
 
             self._file = pq.ParquetFile(self.path)

@@ -213,3 +213,19 @@ def test_no_hints_are_computed_without_a_listener() -> None:
     b = BatchingSource(ShufflerSource(Counting(10), seed=0), 4)
     assert not b._wants_hints()
     assert HintSink(Counting(3)).map(lambda m: m)._wants_hints()
+
+
+def test_a_pipeline_pickles_for_worker_processes(tmp_path) -> None:
+    import pickle
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fireworks.sources import ParquetSource
+
+    pq.write_table(pa.table({"x": list(range(10))}), tmp_path / "d.parquet")
+    pipe = ParquetSource(tmp_path / "d.parquet").shuffle(seed=0).batch(3)
+    pipe[0]  # opens the file
+    clone = pickle.loads(pickle.dumps(pipe))
+    assert next(iter(clone)) == next(iter(pipe))
+    assert clone.inputs["input"].outputs == [clone]
