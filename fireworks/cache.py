@@ -91,16 +91,21 @@ class _Columns:
         self.tensors: dict[str, torch.Tensor] = {}
         self.views: dict[
             str, np.ndarray | None
-        ] = {}  # numpy views of CPU tensors: faster small gathers
+        ] = {}  # numpy views of CPU tensors: fast small gathers
         self.vectors: dict[str, np.ndarray] = {}
+        self.extension_dtypes: dict[
+            str, Any
+        ] = {}  # vector columns that were pandas ExtensionArrays
         self.capacity = 0
         for name, col in columns.items():
             if isinstance(col, torch.Tensor):
-                self.tensors[name] = torch.empty(
-                    (0, *col.shape[1:]), dtype=col.dtype, device=col.device
-                )
+                shape = (0, *col.shape[1:])
+                self.tensors[name] = torch.empty(shape, dtype=col.dtype, device=col.device)
+            elif isinstance(col, np.ndarray):
+                self.vectors[name] = np.empty((0, *col.shape[1:]), dtype=col.dtype)
             else:
-                self.vectors[name] = np.empty(0, dtype=col.dtype)
+                self.vectors[name] = np.empty(0, dtype=object)
+                self.extension_dtypes[name] = col.dtype
         self.grow(capacity)
 
     def grow(self, capacity: int) -> None:
@@ -114,7 +119,7 @@ class _Columns:
             except (TypeError, RuntimeError):  # dtypes numpy lacks (bfloat16, ...)
                 self.views[name] = None
         for name, v in self.vectors.items():
-            new_v = np.empty(capacity, dtype=v.dtype)
+            new_v = np.empty((capacity, *v.shape[1:]), dtype=v.dtype)
             if v.dtype == object:
                 new_v[old:] = None
             new_v[:old] = v[:old]
@@ -168,6 +173,13 @@ class _Columns:
             else:
                 dst_v = self.vectors[name]
                 src_v = col if rows is None else col[rows]
+                if not isinstance(src_v, np.ndarray):
+                    src_v = src_v.to_numpy(dtype=object)
+                elif src_v.shape[1:] != dst_v.shape[1:]:
+                    raise ValueError(
+                        f"vector column {name!r} must have rows of shape {dst_v.shape[1:]}, "
+                        f"but got {src_v.shape[1:]}"
+                    )
                 if (
                     dst_v.dtype != object
                     and src_v.dtype != dst_v.dtype
@@ -202,8 +214,10 @@ class _Columns:
                     t = self.tensors[name]
                     out[name] = t[torch.from_numpy(slots).to(t.device)]
             else:
-                out[name] = self.vectors[name][slots]
-        return _message_cls()(out)
+                vec = self.vectors[name][slots]
+                ext = self.extension_dtypes.get(name)
+                out[name] = vec if ext is None else pd.array(vec, dtype=ext)
+        return _wrap(out, len(slots))
 
     def clear(self, slots: np.ndarray) -> None:
         for vec in self.vectors.values():
@@ -211,20 +225,27 @@ class _Columns:
                 vec[slots] = None  # drop references to evicted Python objects
 
 
+def _wrap(columns: dict[str, Any], n: int) -> Any:
+    """A Message owning ``columns`` (fresh arrays no one else holds): no copy when Message allows it."""
+    Message = _message_cls()
+    from_columns = getattr(Message, "_from_columns", None)
+    if from_columns is not None:
+        return from_columns(columns, n)
+    return Message(columns)  # pragma: no cover - older Message
+
+
 def _columns_of(message: Any) -> tuple[dict[str, Any], int]:
-    """The columns of a Message (or anything Message accepts) as tensors and numpy arrays, and its length."""
+    """The columns of a Message (or anything Message accepts) as tensors, numpy or extension arrays."""
     Message = _message_cls()
     if not isinstance(message, Message):
         message = Message(message)
-    cols: dict[str, Any] = {}
+    data = getattr(message, "_data", None)  # the columns themselves: no Series round trip
+    if isinstance(data, dict):
+        return dict(data), len(message)
+    cols: dict[str, Any] = {}  # pragma: no cover - public (slower) path
     for name in message.columns:
         col = message[name]
-        if isinstance(col, torch.Tensor):
-            cols[name] = col
-        elif isinstance(col, pd.Series):
-            cols[name] = col.to_numpy()
-        else:
-            cols[name] = np.asarray(col)
+        cols[name] = col if isinstance(col, torch.Tensor) else pd.Series(col).array
     return cols, len(message)
 
 
@@ -439,6 +460,7 @@ class MessageCache:
             "keys": np.asarray(order, dtype=np.int64),
             "tensor_columns": {},
             "vector_columns": {},
+            "extension_dtypes": {},
             "column_order": self.columns,
         }
         counts = self._counts(order)
@@ -450,7 +472,13 @@ class MessageCache:
                 state["tensor_columns"][name] = t[torch.from_numpy(slots).to(t.device)].cpu()
             for name, v in self._storage.vectors.items():
                 rows = v[slots]
-                state["vector_columns"][name] = rows.tolist() if rows.dtype == object else rows
+                if rows.dtype == object:  # strings and other Python values: a JSON list, NA as None
+                    series = pd.Series(rows, dtype=object)
+                    state["vector_columns"][name] = series.where(series.notna(), None).tolist()
+                else:
+                    state["vector_columns"][name] = rows
+            for name, dtype in self._storage.extension_dtypes.items():
+                state["extension_dtypes"][name] = str(dtype)
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -475,11 +503,13 @@ class MessageCache:
                 columns[name] = torch.as_tensor(state["tensor_columns"][name])
             else:
                 vals = state["vector_columns"][name]
-                columns[name] = (
-                    np.asarray(vals)
-                    if isinstance(vals, np.ndarray)
-                    else np.array(vals, dtype=object)
-                )
+                ext = state.get("extension_dtypes", {}).get(name)
+                if ext is not None:
+                    columns[name] = pd.array(vals, dtype=pd.api.types.pandas_dtype(ext))
+                elif isinstance(vals, np.ndarray):
+                    columns[name] = vals
+                else:
+                    columns[name] = np.array(vals, dtype=object)
         self._storage = _Columns(columns, 0)
         if keys:
             self._reserve(len(keys))

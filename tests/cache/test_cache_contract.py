@@ -188,15 +188,28 @@ def test_load_state_dict_checks_policy() -> None:
         LFUCache(3).load_state_dict(state)
 
 
-def test_strings_and_nullable_vectors(make) -> None:
+def test_vector_dtypes_survive(make) -> None:
+    import pandas as pd
+
+    data = Message(
+        {
+            "s": ["a", None],
+            "k": [1, 2],
+            "n": pd.array([1, None], dtype="Int64"),
+            "c": pd.Categorical(["u", "v"]),
+            "pair": np.array([[1, 2], [3, 4]]),
+        }
+    )
     cache = make(4)
-    cache[[0, 1]] = Message({"s": ["a", None], "k": [1, 2]})
+    cache[[0, 1]] = data
     got = cache[[1, 0]]
-    assert got["s"].tolist()[1] == "a"
-    assert got["k"].tolist() == [2, 1]
+    assert got == data[[1, 0]]
+    assert got.dtypes == data.dtypes
+    other = make(4)
+    other.load_state_dict(cache.state_dict())
+    assert other[[0, 1]] == data
+    assert other[[0]].dtypes == data.dtypes
 
-
-# ---------------------------------------------------------------- bounded policies
 
 BOUNDED = ["lru", "lfu"]
 
