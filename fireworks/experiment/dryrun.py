@@ -168,6 +168,59 @@ def _node_name(node: Any) -> str:
     return str(getattr(node, "name", None) or type(node).__name__)
 
 
+def _timed(report: NodeReport, fn: Callable[[], Any]) -> tuple[bool, Any]:
+    report.status, report.error = "ok", None
+    t0 = time.perf_counter()
+    try:
+        value = fn()
+        ok = True
+    except Exception as err:
+        report.status = "error"
+        report.error = f"{type(err).__name__}: {err}"
+        report.traceback = _short_traceback(err)
+        value, ok = None, False
+    report.seconds = report.self_seconds = time.perf_counter() - t0
+    return ok, value
+
+
+def _callable_name(fn: Any) -> str:
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
+
+
+def _is_factory(obj: Any) -> bool:
+    return all(callable(getattr(obj, a, None)) for a in ("trainer", "evaluator", "generator"))
+
+
+def _dry_run_factory(factory: Any) -> DryRunReport:
+    """One trial in this process: generator -> trainer -> evaluator, nothing recorded in the storage."""
+    start = time.perf_counter()
+    gen = factory.generator
+    saved = gen.state_dict() if callable(getattr(gen, "state_dict", None)) else None
+    reports = [
+        NodeReport(
+            n, _callable_name(getattr(factory, n)), status="skipped", error="an earlier step failed"
+        )
+        for n in ("generator", "trainer", "evaluator")
+    ]
+    try:
+        ok, params = _timed(reports[0], lambda: gen(list(factory.history())))
+        if ok and params is None:
+            reports[0].status, reports[0].error = "error", "the generator proposed no params (None)"
+            ok = False
+        if ok:
+            reports[0].schema = {k: type(v).__name__ for k, v in params.items()}
+            ok, model = _timed(reports[1], lambda: factory.trainer(params))
+        if ok:
+            reports[1].schema = {"model": type(model).__name__}
+            ok, metrics = _timed(reports[2], lambda: dict(factory.evaluator(model, params)))
+            if ok:
+                reports[2].schema = {k: type(v).__name__ for k, v in metrics.items()}
+    finally:
+        if saved is not None:
+            gen.load_state_dict(saved)
+    return DryRunReport(reports, time.perf_counter() - start)
+
+
 def dry_run(
     pipeline: Any,
     rows: int = 256,
@@ -182,6 +235,9 @@ def dry_run(
     passed to ``train_step(batch)`` (timed and checked the same way). The pipeline's ``state_dict`` is
     restored afterwards. Side effects of nodes (a pass-through ``TableSource`` writing rows) do happen.
 
+    Given a :class:`~fireworks.Factory`, it runs one trial in this process instead (``generator`` ->
+    ``trainer`` -> ``evaluator``, each timed and checked, nothing recorded in the Factory's storage).
+
     >>> from fireworks import Message, Source
     >>> src = Source(Message({"x": list(range(10))})).map(lambda m: m).batch(4)
     >>> report = dry_run(src)
@@ -192,6 +248,8 @@ def dry_run(
         raise ValueError(
             f"rows and batches must be at least 1, but got rows={rows}, batches={batches}"
         )
+    if _is_factory(pipeline):
+        return _dry_run_factory(pipeline)
     nodes = _nodes(pipeline)
     saved = None
     if callable(getattr(pipeline, "state_dict", None)):

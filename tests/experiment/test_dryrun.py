@@ -101,3 +101,35 @@ def test_the_dry_run_leaves_the_pipeline_state_as_it_was():
 def test_arguments_are_checked():
     with pytest.raises(ValueError, match="rows and batches must be at least 1, but got rows=0"):
         dry_run(_pipeline(), rows=0)
+
+
+def _train(params):
+    return {"w": params["x"] * 2}
+
+
+def _evaluate(model, params):
+    return {"score": float(model["w"])}
+
+
+def _broken_evaluate(model, params):
+    return {"score": model["missing"]}
+
+
+def test_a_factory_dry_run_runs_one_trial_inline_and_records_nothing():
+    from fireworks import Factory, GridGenerator
+
+    gen = GridGenerator({"x": [1, 2, 3]})
+    factory = Factory(_train, _evaluate, gen, executor="inline", progress=False)
+    report = dry_run(factory)
+    assert report.ok, str(report)
+    assert [n.name for n in report.nodes] == ["generator", "trainer", "evaluator"]
+    assert report["evaluator"].schema == {"score": "float"} and report["trainer"].kind == "_train"
+    assert factory.history() == []
+    assert [t.params["x"] for t in factory.run()] == [1, 2, 3]  # the generator was not advanced
+
+    broken = Factory(
+        _train, _broken_evaluate, GridGenerator({"x": [1]}), executor="inline", progress=False
+    )
+    report = dry_run(broken)
+    assert not report.ok and report.first_error.name == "evaluator"
+    assert "missing" in report.first_error.error

@@ -148,18 +148,26 @@ def test_pipeline_checkpoint_reloads_in_process_through_the_experiment(pipelines
         exp.save_checkpoint(src, "../outside.ckpt")
 
 
-def test_factory_state_round_trips_if_it_has_one(tmp_path):
-    fireworks = pytest.importorskip("fireworks")
-    try:
-        factory_cls = fireworks.Factory
-    except Exception:  # the Factory may not have landed in this tree yet
-        pytest.skip("Factory is not available")
-    factory = factory_cls(lambda p: None, lambda m, p: {"score": 0.0}, lambda h: None)
-    if not hasattr(factory, "state_dict"):
-        pytest.skip("Factory has no state_dict yet")
-    save_checkpoint(factory, tmp_path / "factory.ckpt")
-    again = factory_cls(lambda p: None, lambda m, p: {"score": 0.0}, lambda h: None)
-    load_checkpoint(again, tmp_path / "factory.ckpt")
-    assert json.dumps(again.state_dict(), sort_keys=True, default=str) == json.dumps(
-        factory.state_dict(), sort_keys=True, default=str
-    )
+def _train(params):
+    return params["x"]
+
+
+def _evaluate(model, params):
+    return {"score": -((model - 2) ** 2)}
+
+
+def test_factory_checkpoint_restores_its_history_into_a_fresh_study(tmp_path):
+    from fireworks import Factory, GridGenerator
+
+    def factory(study: str) -> Factory:
+        gen = GridGenerator({"x": [1, 2, 3, 4]})
+        return Factory(_train, _evaluate, gen, executor="inline", progress=False, study=study)
+
+    first = factory("a")
+    first.run(max_trials=2)
+    save_checkpoint(first, tmp_path / "factory.ckpt")
+    again = load_checkpoint(factory("b"), tmp_path / "factory.ckpt")
+    assert [(t.id, t.params, t.metrics) for t in again.history()] == [
+        (t.id, t.params, t.metrics) for t in first.history()
+    ]
+    assert [t.params["x"] for t in again.run()] == [1, 2, 3, 4]  # continues, repeats nothing
