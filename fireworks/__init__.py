@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ParquetSource": "fireworks.sources",
     "DatasetSource": "fireworks.sources",
     "CachingSource": "fireworks.sources",
+    "WindowShuffleSource": "fireworks.sources",
     # cache
     "MessageCache": "fireworks.cache",
     "UnlimitedCache": "fireworks.cache",
@@ -120,5 +121,6 @@ if TYPE_CHECKING:  # pragma: no cover - static imports for type checkers and IDE
         ShufflerSource,
         Source,
         ToTensorSource,
+        WindowShuffleSource,
         train_test_split,
     )

@@ -14,6 +14,7 @@ from fireworks.sources.base import (
     Source,
     walk,
 )
+from fireworks.sources.caching import CachingSource, WindowShuffleSource
 from fireworks.sources.graph import to_dot, to_mermaid
 from fireworks.sources.io import CSVSource, JSONLinesSource, ParquetSource
 from fireworks.sources.junctions import AggregatorSource
@@ -35,6 +36,7 @@ __all__ = [
     "AggregatorSource",
     "BatchingSource",
     "CSVSource",
+    "CachingSource",
     "DatasetSource",
     "FilterSource",
     "FunctionSource",
@@ -50,6 +52,7 @@ __all__ = [
     "ShufflerSource",
     "Source",
     "ToTensorSource",
+    "WindowShuffleSource",
     "as_dataset",
     "as_iterable_dataset",
     "to_dot",

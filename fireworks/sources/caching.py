@@ -407,7 +407,7 @@ class WindowShuffleSource(Source):
     ``ParquetSource(path, cache_row_groups=1)``.
 
     >>> from fireworks import Message
-    >>> from fireworks.sources.caching import WindowShuffleSource
+    >>> from fireworks import WindowShuffleSource
     >>> src = WindowShuffleSource(Message({"x": list(range(100))}), window=16, block_rows=8, seed=0)
     >>> rows = [x for chunk in src for x in chunk["x"].tolist()]
     >>> sorted(rows) == list(range(100)), rows[:10] != list(range(10))

@@ -21,9 +21,9 @@ from fireworks import (
     ParquetSource,
     ShufflerSource,
     Source,
+    WindowShuffleSource,
 )
 from fireworks.sources.base import index_to_array, normalize_index
-from fireworks.sources.caching import WindowShuffleSource
 
 
 class Counting(Source):
