@@ -191,7 +191,8 @@ class CachingSource(Source):
     turns prefetching off. The worker stops on :meth:`close`, :meth:`reset` and garbage collection.
 
     ``stats`` counts ``hits``, ``misses`` (rows fetched in the foreground), ``prefetched`` rows and
-    ``upstream_calls``.
+    ``upstream_calls``. ``state_dict`` holds the cursor, not the cached rows (the cache only saves time);
+    ``src.message_cache.state_dict()`` saves those when wanted.
 
     >>> from fireworks import CachingSource, Message
     >>> src = CachingSource(Message({"x": list(range(100))}), cache_size=10)
@@ -234,6 +235,7 @@ class CachingSource(Source):
         self._cond = threading.Condition()
         self._upstream_lock = threading.Lock()
         self._prefetcher: _Prefetcher | None = None
+        self._finalizer: Any = None
         self._counts = {"hits": 0, "misses": 0, "upstream_calls": 0}
 
     @property
@@ -340,7 +342,7 @@ class CachingSource(Source):
                     self.prefetch_rows,
                     self.prefetch_chunk,
                 )
-                weakref.finalize(self, self._prefetcher.close)
+                self._finalizer = weakref.finalize(self, self._prefetcher.close)
             self._prefetcher.add(index)
 
     def close(self) -> None:
@@ -349,6 +351,7 @@ class CachingSource(Source):
         if pf is not None:
             pf.close()
             self._prefetcher = None
+            self._finalizer.detach()
 
     def _new_pass(self) -> None:
         # hints of an earlier pass are stale; the Sources downstream hint again after this
