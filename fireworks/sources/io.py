@@ -11,7 +11,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -151,10 +151,12 @@ class JSONLinesSource(Source):
 class ParquetSource(Source):
     """A Parquet file: ``len`` and random access from the row-group metadata; a pass yields row groups.
 
-    ``p[index]`` reads only the row groups it touches. With ``cache_row_groups=None`` (default) decoded
-    row groups are kept, and a request spanning several groups loads the whole file once, so shuffled
-    access over a file that fits in memory costs one gather per request. An int bounds the number of
-    decoded row groups kept (least recently used go first) for files that do not fit.
+    ``p[index]`` reads only the row groups it touches. ``cache_row_groups`` says how many decoded row
+    groups stay in memory: an int bounds them (least recently used go first), for files that do not fit;
+    ``None`` keeps them all, and a request spanning several groups loads the whole file once, so shuffled
+    access costs one gather per request. The default ``"auto"`` picks ``None`` when the file's
+    uncompressed size is at most ``AUTO_WHOLE_FILE_BYTES`` (512 MiB) and 8 row groups otherwise, so a
+    file larger than memory streams with bounded memory without any setting.
 
     >>> import pathlib, tempfile
     >>> import pyarrow as pa, pyarrow.parquet as pq
@@ -169,21 +171,26 @@ class ParquetSource(Source):
     _random_access = True
     _chunked = True
     _transient = ("_file",)
+    AUTO_WHOLE_FILE_BYTES = 512 * 2**20
+    AUTO_ROW_GROUPS = 8
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         columns: list[str] | None = None,
         *,
-        cache_row_groups: int | None = None,
+        cache_row_groups: int | Literal["auto"] | None = "auto",
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.path = _check_path(path, "ParquetSource")
         self.columns = columns
-        if cache_row_groups is not None and cache_row_groups < 1:
-            raise ValueError(f"cache_row_groups must be None or >= 1, but got {cache_row_groups}")
-        self.cache_row_groups = cache_row_groups
+        if cache_row_groups != "auto" and cache_row_groups is not None and cache_row_groups < 1:
+            raise ValueError(
+                f"cache_row_groups must be 'auto', None or >= 1, but got {cache_row_groups!r}"
+            )
+        self._cache_row_groups_setting = cache_row_groups
+        self.cache_row_groups: int | None = None if cache_row_groups == "auto" else cache_row_groups
         self._file: Any = None
         self._starts: np.ndarray | None = None
         self._groups: OrderedDict[int, Any] = OrderedDict()
@@ -198,6 +205,12 @@ class ParquetSource(Source):
                 self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)
             ]
             self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+            if self._cache_row_groups_setting == "auto":
+                meta = self._file.metadata
+                nbytes = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+                self.cache_row_groups = (
+                    None if nbytes <= self.AUTO_WHOLE_FILE_BYTES else self.AUTO_ROW_GROUPS
+                )
         assert self._starts is not None
         return self._file, self._starts
 
