@@ -65,7 +65,7 @@ class Encoder:
             {
                 "tokens": tokens,
                 "length": (tokens != PAD).sum(dim=1),
-                "label": torch.as_tensor(batch["label"].to_numpy()),
+                "label": torch.tensor(batch["label"].to_numpy()),
             }
         )
 
