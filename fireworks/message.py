@@ -315,7 +315,7 @@ class Message:
 
     @staticmethod
     def concat(messages: Iterable[Message]) -> Message:
-        """Join Messages row-wise in one pass (linear in the total size). Empty ``Message()``s are skipped."""
+        """Join Messages row-wise in one pass (linear in the total size). Empty Messages (``Message()``) are skipped."""
         parts = list(messages)
         for m in parts:
             if not isinstance(m, Message):

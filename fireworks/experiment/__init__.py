@@ -1,11 +1,26 @@
-"""Experiments: a folder per run with files, SQLite tables, metadata, checkpoints, TensorBoard logs; dry runs."""
+"""Experiments: a folder per run with files, SQLite tables, metadata, checkpoints, TensorBoard logs; dry runs.
+
+The names below load on first use, so the ``fireworks`` command line (which registers
+``fireworks.experiment.cli``) starts without importing torch.
+"""
 
 from __future__ import annotations
 
-from fireworks.experiment.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from fireworks.experiment.dryrun import DryRunReport, NodeReport, dry_run
-from fireworks.experiment.experiment import Experiment, list_experiments, load_experiment
-from fireworks.experiment.metrics import MetricLogger
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "load_checkpoint": "fireworks.experiment.checkpoint",
+    "read_checkpoint": "fireworks.experiment.checkpoint",
+    "save_checkpoint": "fireworks.experiment.checkpoint",
+    "DryRunReport": "fireworks.experiment.dryrun",
+    "NodeReport": "fireworks.experiment.dryrun",
+    "dry_run": "fireworks.experiment.dryrun",
+    "Experiment": "fireworks.experiment.experiment",
+    "list_experiments": "fireworks.experiment.experiment",
+    "load_experiment": "fireworks.experiment.experiment",
+    "MetricLogger": "fireworks.experiment.metrics",
+}
 
 __all__ = [
     "DryRunReport",
@@ -19,3 +34,19 @@ __all__ = [
     "read_checkpoint",
     "save_checkpoint",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fireworks.experiment' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fireworks.experiment.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+    from fireworks.experiment.dryrun import DryRunReport, NodeReport, dry_run
+    from fireworks.experiment.experiment import Experiment, list_experiments, load_experiment
+    from fireworks.experiment.metrics import MetricLogger

@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fireworks.experiment._sqlite import quote
-
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Plain-text table with left-aligned columns."""
@@ -61,6 +59,8 @@ def sqlite_tables(path: Path) -> list[tuple[str, int, list[str]]]:
             )
             if not r[0].startswith(("sqlite_", "_fireworks"))
         ]
+        from fireworks.experiment._sqlite import quote
+
         out = []
         for name in names:
             count = conn.execute(f"SELECT COUNT(*) FROM {quote(name)}").fetchone()[0]
