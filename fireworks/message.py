@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -303,7 +304,8 @@ class Message:
             return
         rows = C.row_index(key, self._len)
         keep = np.ones(self._len, dtype=bool)
-        keep[rows] = False
+        # through an array: a normalised negative-step slice may stop at -1, meaning "before row 0"
+        keep[C.rows_as_array(rows)] = False
         kept = self._take(np.flatnonzero(keep))
         self._data, self._len = kept._data, kept._len
 
@@ -327,16 +329,22 @@ class Message:
             only = datas[0]
             return Message._from_columns({k: _copy(v) for k, v in only.items()}, _rows_of(only))
         names = tuple(datas[0])
-        if len(set(map(tuple, datas))) != 1:
-            for i, d in enumerate(datas):
-                if d.keys() != datas[0].keys():
-                    raise ValueError(
-                        f"appended Messages must have the same columns, but Message {i} has "
-                        f"{list(d)} and the first has {list(names)}"
-                    )
-            datas = [{k: d[k] for k in names} for d in datas]
-        columns = zip(*map(dict.values, datas))
-        data = {name: C.concat(name, parts_) for name, parts_ in zip(names, columns)}
+        first = datas[0].keys()
+        if not all(d.keys() == first for d in datas):
+            i, d = next((i, d) for i, d in enumerate(datas) if d.keys() != first)
+            raise ValueError(
+                f"appended Messages must have the same columns, but Message {i} has "
+                f"{list(d)} and the first has {list(names)}"
+            )
+        # Collecting many small parts allocates many containers, which can trigger the cyclic garbage
+        # collector again and again (quadratic in the number of parts); none of them form cycles.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            data = {name: C.concat(name, [d[name] for d in datas]) for name in names}
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         return Message._from_columns(data, _rows_of(data))
 
     def merge(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:

@@ -384,3 +384,13 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(fireworks.message)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("key", [slice(None, None, -1), slice(1, None, -1), slice(None, 0, -2)])
+def test_delete_rows_by_negative_step_slice_matches_python(key) -> None:
+    m = Message({"a": [0, 1, 2, 3], "t": torch.arange(4)})
+    expected = [0, 1, 2, 3]
+    del expected[key]
+    del m[key]
+    assert m["a"].tolist() == expected
+    assert m["t"].tolist() == expected
