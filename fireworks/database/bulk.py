@@ -32,12 +32,24 @@ _PG_TRAILER = b"\xff\xff"
 _ELEMENT_OID = {"int16": 21, "int32": 23, "int64": 20, "float32": 700, "float64": 701, "bool": 16}
 
 
-def quote(conn: sa.Connection, name: str) -> str:
-    return conn.dialect.identifier_preparer.quote(name)
+def quote(conn: sa.Connection | sa.Engine, name: str) -> str:
+    """``name`` as a quoted identifier for SQL sent to the driver as is (no parameter escaping)."""
+    p = conn.dialect.identifier_preparer
+    return p.initial_quote + name.replace(p.escape_quote, p.escape_to_quote) + p.final_quote
 
 
 def qualified(conn: sa.Connection, table: sa.Table) -> str:
-    return conn.dialect.identifier_preparer.format_table(table)
+    name = quote(conn, table.name)
+    return f"{quote(conn, table.schema)}.{name}" if table.schema else name
+
+
+def raw_execute(conn: sa.Connection, sql: str) -> None:
+    """Run parameterless SQL on the driver's own cursor (identifiers quoted by :func:`quote`)."""
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql)
+    finally:
+        cur.close()
 
 
 def bulk_insert(

@@ -23,13 +23,19 @@ _IN_CHUNK = 500
 
 def reflect(conn: sa.Connection, name: str) -> sa.Table:
     try:
-        return sa.Table(name, sa.MetaData(), autoload_with=conn)
+        table = sa.Table(name, sa.MetaData(), autoload_with=conn)
     except sa.exc.NoSuchTableError as err:
         url = conn.engine.url.render_as_string(hide_password=True)
         raise KeyError(
             f"there is no table named {name!r} in {url}; check the name (it is case-sensitive), or pass "
             f"SQL as sqlalchemy.text('SELECT ...')"
         ) from err
+    for col in table.columns:
+        if isinstance(col.type, sa.Float) and col.type.asdecimal:
+            col.type.asdecimal = (
+                False  # MySQL's DOUBLE reflects as Decimal with 10 digits: keep floats
+            )
+    return table
 
 
 def table_specs(conn: sa.Connection, table: sa.Table, dialect: str) -> dict[str, ColumnSpec]:

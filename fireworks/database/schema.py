@@ -380,7 +380,7 @@ def check_compatible(
         lost = ~((x.astype(np.float32).astype(np.float64) == x) | np.isnan(x))
         if lost.any():
             bad = int(np.flatnonzero(lost)[0])
-            ok, detail = False, f" (row {bad} holds {x[bad]!r}, which float32 rounds)"
+            ok, detail = False, f" (row {bad} holds {float(x[bad])!r}, which float32 rounds)"
     if not ok:
         raise SchemaError(
             f"column {name!r} of table {table!r} holds {_describe(target)} ({sql}), but the Message "
@@ -414,10 +414,6 @@ def to_python(name: str, values: Any, spec: ColumnSpec, dialect: str, sql: Any =
             return text.astype(object).where(dt.notna(), None).tolist()
         out = dt.astype(object).where(dt.notna(), None).tolist()
         return [None if v is None else v.to_pydatetime() for v in out]
-    if spec.kind == "str":
-        length = getattr(sql, "length", None)
-        if length:
-            check_length(name, s, length)
     if spec.kind == "float" and dialect == "mysql" and np.isinf(s.to_numpy(dtype=float)).any():
         bad = int(np.flatnonzero(np.isinf(s.to_numpy(dtype=float)))[0])
         raise SchemaError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -11,7 +13,14 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from fireworks.database.bulk import bulk_insert, copy_binary, insert_python, qualified, quote
+from fireworks.database.bulk import (
+    bulk_insert,
+    copy_binary,
+    insert_python,
+    qualified,
+    quote,
+    raw_execute,
+)
 from fireworks.database.engines import dialect_name, get_engine
 from fireworks.database.query import DBSource, reflect, table_specs
 from fireworks.database.schema import (
@@ -19,6 +28,7 @@ from fireworks.database.schema import (
     DatabaseError,
     SchemaError,
     check_compatible,
+    check_length,
     columns_of,
     save_specs,
     spec_from_python_type,
@@ -30,6 +40,7 @@ from fireworks.database.schema import (
 from fireworks.message import Message
 from fireworks.sources.base import Source
 
+_OPEN: weakref.WeakSet[TableSource] = weakref.WeakSet()  # TableSources with a transaction open
 _ORPHANS: list[
     Any
 ] = []  # connections inherited over fork: never touched, never closed in the child
@@ -183,6 +194,9 @@ class TableSource(Source):
             )
         for c, v in cols.items():
             check_compatible(self.table_name, c, v, specs[c], self._specs[c], table.c[c].type)
+            length = getattr(table.c[c].type, "length", None)
+            if specs[c].kind == "str" and length:
+                check_length(c, pd.Series(v), length)
             if specs[c].kind == "datetime" and (specs[c].tz is None) != (self._specs[c].tz is None):
                 raise SchemaError(
                     f"column {c!r} of table {self.table_name!r} holds "
@@ -201,6 +215,7 @@ class TableSource(Source):
         if self._conn is None:
             self._conn = self.engine.connect()
             self._tx = self._conn.begin()
+            _OPEN.add(self)
         return self._conn
 
     def commit(self) -> None:
@@ -220,10 +235,17 @@ class TableSource(Source):
         finally:
             self._conn.close()
             self._conn, self._tx = None, None
+            _OPEN.discard(self)
 
     def close(self) -> None:
         """Roll back pending writes and return the connection to the pool."""
         self.rollback()
+
+    @staticmethod
+    def rollback_all() -> None:
+        """Roll back every TableSource of this process that has pending writes (e.g. after a crash)."""
+        for t in list(_OPEN):
+            t.rollback()
 
     def __enter__(self) -> TableSource:
         return self
@@ -329,10 +351,11 @@ class TableSource(Source):
             if d == "postgresql" and conn.dialect.driver == "psycopg":
                 tmp = self._temp_copy(conn, table, part, specs)
                 cl = ", ".join(q(c) for c in names)
-                conn.exec_driver_sql(
-                    f"INSERT INTO {qualified(conn, table)} ({cl}) SELECT {cl} FROM {q(tmp)}{suffix}"
+                raw_execute(
+                    conn,
+                    f"INSERT INTO {qualified(conn, table)} ({cl}) SELECT {cl} FROM {q(tmp)}{suffix}",
                 )
-                conn.exec_driver_sql(f"DROP TABLE {q(tmp)}")
+                raw_execute(conn, f"DROP TABLE {q(tmp)}")
                 return
             py = [to_python(c, part[c], specs[c], d, table.c[c].type) for c in names]
             insert_python(conn, table, names, py, d, suffix=suffix)
@@ -359,11 +382,12 @@ class TableSource(Source):
             if d == "postgresql" and conn.dialect.driver == "psycopg":
                 tmp = self._temp_copy(conn, table, part, specs)
                 sets = ", ".join(f"{q(c)} = s.{q(c)}" for c in rest)
-                conn.exec_driver_sql(
+                raw_execute(
+                    conn,
                     f"UPDATE {target} AS t SET {sets} FROM {q(tmp)} AS s "
-                    f"WHERE t.{q(column)} = s.{q(column)}"
+                    f"WHERE t.{q(column)} = s.{q(column)}",
                 )
-                conn.exec_driver_sql(f"DROP TABLE {q(tmp)}")
+                raw_execute(conn, f"DROP TABLE {q(tmp)}")
                 return
             stmt = (
                 sa.update(table)
@@ -400,7 +424,7 @@ class TableSource(Source):
         return int(self._atomic("delete", len(keys), {column: keys}, write) or 0)
 
     def _quoter(self) -> Callable[[str], str]:
-        return self.engine.dialect.identifier_preparer.quote
+        return functools.partial(quote, self.engine)
 
     def _temp_copy(
         self,
@@ -413,8 +437,9 @@ class TableSource(Source):
         tmp = f"fw_tmp_{os.getpid()}_{next(_tmp_ids)}"
         names = list(part)
         cl = ", ".join(quote(conn, c) for c in names)
-        conn.exec_driver_sql(
-            f"CREATE TEMP TABLE {quote(conn, tmp)} AS SELECT {cl} FROM {qualified(conn, table)} WITH NO DATA"
+        raw_execute(
+            conn,
+            f"CREATE TEMP TABLE {quote(conn, tmp)} AS SELECT {cl} FROM {qualified(conn, table)} WITH NO DATA",
         )
         shadow = sa.Table(tmp, sa.MetaData(), *[sa.Column(c, table.c[c].type) for c in names])
         n = len(next(iter(part.values())))
