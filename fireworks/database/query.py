@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import operator
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -179,25 +182,23 @@ class DBSource(Source):
         conn = self.engine.connect()
         done = False
         try:
-            result = conn.execution_options(
-                stream_results=True, max_row_buffer=self.batch_size
-            ).execute(stmt)
-            names = list(result.keys())
+            names, fetch = _execute(conn, stmt, self.batch_size, server_side=True)
             while True:
-                rows = result.fetchmany(self.batch_size)
+                with _gc_paused():
+                    rows = fetch(self.batch_size)
+                    cols = _transpose(rows, len(names))
                 if not rows:
                     done = True
                     return
-                yield self._to_message(rows, names, specs)
+                yield self._to_message(cols, names, specs)
         finally:
             if not done and self.dialect == "mysql":
                 conn.invalidate()  # closing an unfinished MySQL stream would read all its rows first
             conn.close()
 
     def _to_message(
-        self, rows: Sequence[Any], names: list[str], specs: Mapping[str, ColumnSpec]
+        self, cols: list[Sequence[Any]], names: list[str], specs: Mapping[str, ColumnSpec]
     ) -> Message:
-        cols: list[Sequence[Any]] = list(zip(*rows)) if rows else [() for _ in names]
         return Message(
             {
                 n: from_python(n, col, specs.get(n, ColumnSpec("auto")), self.dialect)
@@ -209,9 +210,10 @@ class DBSource(Source):
         """Every row of the result as one Message (memory grows with the result, unlike iteration)."""
         stmt, specs = self._resolve()
         with self.engine.connect() as conn:
-            result = conn.execute(stmt)
-            names = list(result.keys())
-            return self._to_message(result.all(), names, specs)
+            names, fetch = _execute(conn, stmt, self.batch_size, server_side=False)
+            with _gc_paused():
+                cols = _transpose(fetch(None), len(names))
+            return self._to_message(cols, names, specs)
 
     def get(self, keys: Any, column: str | None = None) -> Message:
         """Rows whose ``column`` (default: the table's primary key) equals ``keys``, in the order of ``keys``.
@@ -232,8 +234,8 @@ class DBSource(Source):
             for a in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[a : a + _IN_CHUNK]
                 cond = functools.partial(_condition, op="in", values=chunk)
-                result = conn.execute(_where(stmt, column, cond))
-                parts.append(self._to_message(result.all(), list(result.keys()), specs))
+                names, fetch = _execute(conn, _where(stmt, column, cond), 0, server_side=False)
+                parts.append(self._to_message(_transpose(fetch(None), len(names)), names, specs))
         found = Message.concat(parts) if parts else self.filter(column, "in", []).all()
         have = pd.Index(_plain_list(found[column]))
         if not have.is_unique:
@@ -296,6 +298,64 @@ class DBSource(Source):
     def __repr__(self) -> str:
         q = self._query if isinstance(self._query, str) else type(self._query).__name__
         return f"<DBSource {q!r} on {self.dialect}, batch_size={self.batch_size}>"
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while rows become columns: the many new tuples would trigger it over and over
+    (tuples of numbers and strings hold no cycles), which costs more than the transpose itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _transpose(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
+    return list(zip(*rows)) if rows else [() for _ in range(width)]
+
+
+def _execute(
+    conn: sa.Connection, stmt: Any, batch: int, server_side: bool
+) -> tuple[list[str], Callable[[int | None], Sequence[Any]]]:
+    """Run ``stmt`` on the driver's own cursor (server-side where asked and available) and return the
+    column names and ``fetch(n)`` (None: all rows) giving plain tuples: no per-row SQLAlchemy objects."""
+    driver = conn.dialect.driver
+    if driver not in ("psycopg", "pymysql", "pysqlite"):
+        result = conn.execution_options(
+            stream_results=server_side, max_row_buffer=batch or 1000
+        ).execute(stmt)
+
+        def fetch_rows(n: int | None) -> Sequence[Any]:
+            rows = result.fetchall() if n is None else result.fetchmany(n)
+            return [tuple(r) for r in rows]
+
+        return list(result.keys()), fetch_rows
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any = compiled.construct_params()
+    procs = compiled._bind_processors
+    params = {k: procs[k](v) if k in procs and v is not None else v for k, v in params.items()}
+    if compiled.positional:
+        params = tuple(params[k] for k in compiled.positiontup or ())
+    raw: Any = conn.connection.driver_connection
+    if driver == "psycopg" and server_side:
+        cur = raw.cursor(name=f"fw_{uuid.uuid4().hex}")
+        cur.itersize = max(batch, 100)
+    elif driver == "pymysql" and server_side:
+        import pymysql.cursors
+
+        cur = raw.cursor(pymysql.cursors.SSCursor)
+    else:
+        cur = raw.cursor()
+    cur.execute(str(compiled), params)
+    names = [d[0] for d in cur.description]
+
+    def fetch(n: int | None) -> Sequence[Any]:
+        return cur.fetchall() if n is None else cur.fetchmany(n)
+
+    return names, fetch
 
 
 def _where(stmt: Any, column: str, make: Callable[[Any], Any]) -> Any:
