@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -109,7 +110,7 @@ class TableSource(Source):
     def table(self) -> sa.Table | None:
         """The ``sqlalchemy.Table`` (reflected or created), or None while the table does not exist yet."""
         if self._table is None:
-            with self.engine.connect() as conn:
+            with self._reading() as conn:
                 if sa.inspect(conn).has_table(self.table_name):
                     self._table = reflect(conn, self.table_name)
                     self._specs = table_specs(conn, self._table, self.dialect)
@@ -158,9 +159,15 @@ class TableSource(Source):
                 cols.insert(0, pk)
                 specs = {"id": ColumnSpec("int", "int64", nullable=False), **specs}
         new = sa.Table(self.table_name, sa.MetaData(), *cols)
-        with self.engine.begin() as conn:
-            new.create(conn, checkfirst=True)
-            save_specs(conn, self.table_name, specs)
+        if (
+            self._open() and self.dialect != "mysql"
+        ):  # transactional DDL, in the pending transaction
+            new.create(self._conn, checkfirst=True)  # type: ignore[arg-type]
+            save_specs(self._conn, self.table_name, specs)  # type: ignore[arg-type]
+        else:
+            with self.engine.begin() as conn:
+                new.create(conn, checkfirst=True)
+                save_specs(conn, self.table_name, specs)
         self._table = None
         table = self.table
         assert table is not None
@@ -206,6 +213,19 @@ class TableSource(Source):
         return table, cols, specs, n
 
     # ---- connection and transactions ------------------------------------------------------------
+
+    def _open(self) -> bool:
+        return self._conn is not None and self._pid == os.getpid()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        """The pending transaction's connection when there is one (a second connection could be the same
+        one, e.g. in-memory SQLite, and closing it would roll the pending writes back), else a fresh one."""
+        if self._open():
+            yield self._conn  # type: ignore[misc]
+        else:
+            with self.engine.connect() as conn:
+                yield conn
 
     def _connection(self) -> sa.Connection:
         if self._pid != os.getpid():
@@ -459,7 +479,7 @@ class TableSource(Source):
             raise KeyError(
                 f"upsert key {missing} is not a column of the Message (it has {list(cols)})"
             )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             insp = sa.inspect(conn)
             uniques: list[set[Any]] = [
                 set(insp.get_pk_constraint(self.table_name)["constrained_columns"])

@@ -397,3 +397,25 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path):
 
 def test_unique_names_do_not_collide(db):
     assert uuid.UUID(int=0)  # table_name fixture isolation relies on unique names per test
+
+
+def test_in_memory_sqlite_keeps_pending_writes_across_internal_reads():
+    engine = sa.create_engine("sqlite://")
+    t = TableSource("people", engine, columns={"name": sa.Column(sa.String(64), primary_key=True)})
+    t.insert(Message({"name": ["ada", "alan"], "age": [36, 41]}))
+    t.upsert(Message({"name": ["ada"], "age": [37]}), key="name")  # reflects keys mid-transaction
+    t.commit()
+    assert t.query().all()["age"].tolist() == [37, 41]
+
+
+def test_a_table_source_pickles_without_its_connection(db):
+    import pickle
+
+    url, _engine, name = db
+    t = TableSource(name, url)
+    t.insert(Message({"x": [1]}))
+    clone = pickle.loads(pickle.dumps(t))
+    t.commit()
+    clone.insert(Message({"x": [2]}))
+    clone.commit()
+    assert sorted(DBSource(name, url).all()["x"].tolist()) == [1, 2]
