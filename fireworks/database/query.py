@@ -7,6 +7,7 @@ import functools
 import gc
 import operator
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -180,7 +181,6 @@ class DBSource(Source):
         stmt, specs = self._resolve()
         stmt = self._offset(stmt, start * self.batch_size)
         conn = self.engine.connect()
-        done = False
         try:
             names, fetch = _execute(conn, stmt, self.batch_size, server_side=True)
             while True:
@@ -188,13 +188,13 @@ class DBSource(Source):
                     rows = fetch(self.batch_size)
                     cols = _transpose(rows, len(names))
                 if not rows:
-                    done = True
                     return
                 yield self._to_message(cols, names, specs)
         finally:
-            if not done and self.dialect == "mysql":
-                conn.invalidate()  # closing an unfinished MySQL stream would read all its rows first
-            conn.close()
+            with warnings.catch_warnings():
+                # pymysql reads the rest of an abandoned stream before the connection can be reused
+                warnings.filterwarnings("ignore", "Previous unbuffered result", UserWarning)
+                conn.close()
 
     def _to_message(
         self, cols: list[Sequence[Any]], names: list[str], specs: Mapping[str, ColumnSpec]
