@@ -419,3 +419,36 @@ def test_a_table_source_pickles_without_its_connection(db):
     clone.insert(Message({"x": [2]}))
     clone.commit()
     assert sorted(DBSource(name, url).all()["x"].tolist()) == [1, 2]
+
+
+def test_datetime_filters_and_upserts_with_tensor_columns(db):
+    url, _engine, name = db
+    key = {"k": sa.Column(sa.String(32), primary_key=True)}
+    t = TableSource(name, url, columns=key)
+    ts = pd.date_range("2024-01-01", periods=4, freq="D")
+    t.insert(
+        Message(
+            {"k": list("abcd"), "ts": ts, "tz": ts.tz_localize("Asia/Tokyo"), "v": torch.eye(4)}
+        )
+    )
+    t.upsert(
+        Message(
+            {
+                "k": ["b", "e"],
+                "ts": ts[:2],
+                "tz": ts[:2].tz_localize("Asia/Tokyo"),
+                "v": torch.full((2, 4), 7.0),
+            }
+        ),
+        key="k",
+    )
+    t.commit()
+    src = DBSource(name, url)
+    assert src.filter("ts", ">=", ts[2]).all()["k"].tolist() == ["c", "d"]
+    tokyo = pd.Timestamp("2024-01-03", tz="Asia/Tokyo")
+    assert src.filter("tz", "<", tokyo).all()["k"].tolist() == ["a", "b", "e"]
+    out = src.get(["b", "e", "a"])
+    assert torch.equal(
+        out["v"], torch.stack([torch.full((4,), 7.0), torch.full((4,), 7.0), torch.eye(4)[0]])
+    )
+    assert out["ts"].tolist() == [ts[0], ts[1], ts[0]]
