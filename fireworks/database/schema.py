@@ -484,9 +484,8 @@ def from_python(name: str, values: Sequence[Any], spec: ColumnSpec, dialect: str
             return out.astype(spec.dtype or "float64", copy=False)
         if kind == "bool":
             return pd.array([None if v is None else bool(v) for v in values], dtype="boolean")
-        if not pa.types.is_integer(arrow.type):
-            arrow = arrow.cast(pa.int64())
-        return pd.Int64Dtype().__from_arrow__(arrow.cast(pa.int64()))
+        nullable: Any = pd.Int64Dtype()
+        return nullable.__from_arrow__(arrow.cast(pa.int64()))
     if kind == "str":
         return pd.array(values, dtype="str")
     if kind == "datetime":
