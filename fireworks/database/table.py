@@ -409,6 +409,16 @@ class TableSource(Source):
                 )
                 raw_execute(conn, f"DROP TABLE {q(tmp)}")
                 return
+            if d == "mysql" and conn.dialect.driver == "pymysql":
+                tmp = self._temp_copy(conn, table, part, specs)
+                sets = ", ".join(f"t.{q(c)} = s.{q(c)}" for c in rest)
+                raw_execute(
+                    conn,
+                    f"UPDATE {target} AS t JOIN {q(tmp)} AS s ON t.{q(column)} = s.{q(column)} "
+                    f"SET {sets}",
+                )
+                raw_execute(conn, f"DROP TEMPORARY TABLE {q(tmp)}")
+                return
             stmt = (
                 sa.update(table)
                 .where(table.c[column] == sa.bindparam("fw_key"))
@@ -457,16 +467,18 @@ class TableSource(Source):
         tmp = f"fw_tmp_{os.getpid()}_{next(_tmp_ids)}"
         names = list(part)
         cl = ", ".join(quote(conn, c) for c in names)
-        raw_execute(
-            conn,
-            f"CREATE TEMP TABLE {quote(conn, tmp)} AS SELECT {cl} FROM {qualified(conn, table)} WITH NO DATA",
-        )
+        source = f"SELECT {cl} FROM {qualified(conn, table)}"
+        # a temporary table does not end the transaction on MariaDB/MySQL (other DDL would)
+        if self.dialect == "mysql":
+            raw_execute(conn, f"CREATE TEMPORARY TABLE {quote(conn, tmp)} AS {source} LIMIT 0")
+        else:
+            raw_execute(conn, f"CREATE TEMP TABLE {quote(conn, tmp)} AS {source} WITH NO DATA")
         shadow = sa.Table(tmp, sa.MetaData(), *[sa.Column(c, table.c[c].type) for c in names])
         n = len(next(iter(part.values())))
         from fireworks.database.bulk import _pg_kind
 
         kinds = {c: _pg_kind(table.c[c].type) for c in names}
-        if all(k is not None for k in kinds.values()):
+        if self.dialect == "postgresql" and all(k is not None for k in kinds.values()):
             copy_binary(conn, shadow, {c: (part[c], specs[c], kinds[c]) for c in names}, n)  # type: ignore[misc]
         else:
             py = [to_python(c, part[c], specs[c], self.dialect, table.c[c].type) for c in names]

@@ -149,6 +149,8 @@ def test_rollback_discards_pending_writes_and_context_manager_rolls_back_on_erro
     t.insert(Message({"x": [1]}))
     t.commit()
     t.insert(Message({"x": [2]}))
+    t.update("id", Message({"id": [1], "x": [10]}))  # through a temporary table on the servers
+    assert t.delete("x", [1]) == 0  # the update is visible inside the transaction
     t.rollback()
     with pytest.raises(RuntimeError), TableSource(name, url) as t2:
         t2.insert(Message({"x": [3]}))
