@@ -410,7 +410,7 @@ class TableSource(Source):
                 raw_execute(conn, f"DROP TABLE {q(tmp)}")
                 return
             if d == "mysql" and conn.dialect.driver == "pymysql":
-                tmp = self._temp_copy(conn, table, part, specs)
+                tmp = self._temp_copy(conn, table, part, specs, index=column)
                 sets = ", ".join(f"t.{q(c)} = s.{q(c)}" for c in rest)
                 raw_execute(
                     conn,
@@ -462,15 +462,24 @@ class TableSource(Source):
         table: sa.Table,
         part: Mapping[str, Any],
         specs: Mapping[str, ColumnSpec],
+        index: str | None = None,
     ) -> str:
-        """COPY ``part`` into a new temporary table shaped like ``table``'s columns; returns its name."""
+        """COPY ``part`` into a new temporary table shaped like ``table``'s columns; returns its name.
+
+        ``index`` names a column to index (MariaDB joins on it row by row without one)."""
         tmp = f"fw_tmp_{os.getpid()}_{next(_tmp_ids)}"
         names = list(part)
         cl = ", ".join(quote(conn, c) for c in names)
         source = f"SELECT {cl} FROM {qualified(conn, table)}"
         # a temporary table does not end the transaction on MariaDB/MySQL (other DDL would)
         if self.dialect == "mysql":
-            raw_execute(conn, f"CREATE TEMPORARY TABLE {quote(conn, tmp)} AS {source} LIMIT 0")
+            idx = ""
+            if index is not None:
+                unbounded = isinstance(
+                    table.c[index].type, sa.Text | sa.LargeBinary
+                ) or not getattr(table.c[index].type, "length", 1)
+                idx = f"(INDEX ({quote(conn, index)}{'(191)' if unbounded else ''})) "
+            raw_execute(conn, f"CREATE TEMPORARY TABLE {quote(conn, tmp)} {idx}AS {source} LIMIT 0")
         else:
             raw_execute(conn, f"CREATE TEMP TABLE {quote(conn, tmp)} AS {source} WITH NO DATA")
         shadow = sa.Table(tmp, sa.MetaData(), *[sa.Column(c, table.c[c].type) for c in names])
