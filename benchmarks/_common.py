@@ -24,7 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Row", "fmt_seconds", "parse_args", "peak_memory", "report", "timeit"]
+__all__ = ["Row", "evict_caches", "fmt_seconds", "parse_args", "peak_memory", "report", "timeit"]
+
+_EVICT_BYTES = 256 * 2**20  # larger than the last-level cache of any CPU these run on
+_evict_buffer: Any = None
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -46,12 +49,14 @@ def timeit(
     min_time: float = 0.02,
     warmup: int = 1,
     best: bool = False,
+    before: Callable[[], Any] | None = None,
 ) -> float:
     """Median seconds per call of ``fn`` over ``repeat`` timed batches of ``number`` calls.
 
     ``number`` defaults to enough calls for one batch to take about ``min_time`` seconds, so microsecond
     operations are timed over many calls. The garbage collector is paused while timing. ``best=True`` returns
-    the fastest batch instead of the median (robust to other processes for single long calls).
+    the fastest batch instead of the median (robust to other processes for single long calls). ``before`` runs
+    untimed before each batch (e.g. :func:`evict_caches`, to time every batch from the same cold state).
     """
     for _ in range(warmup):
         fn()
@@ -65,6 +70,8 @@ def timeit(
     gc.disable()
     try:
         for _ in range(repeat):
+            if before is not None:
+                before()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
@@ -73,6 +80,20 @@ def timeit(
         if gc_was_enabled:
             gc.enable()
     return min(samples) if best else statistics.median(samples)
+
+
+def evict_caches() -> None:
+    """Push everything else out of the CPU caches by writing a buffer larger than any of them.
+
+    Comparing a small and a large input "warm" favours the small one, which stays cached between repeats;
+    evicting before each timed run puts both in the same state, so their ratio shows the algorithm's scaling.
+    """
+    global _evict_buffer
+    import numpy as np
+
+    if _evict_buffer is None:
+        _evict_buffer = np.zeros(_EVICT_BYTES // 8)
+    _evict_buffer += 1.0
 
 
 def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+import fireworks.message as message_module
 from fireworks import Message
 
 
@@ -271,6 +272,42 @@ def test_concat_mixed_dtypes():
     assert out["v"].tolist() == [1.0, 2.0, 0.5]
     assert out["s"].tolist() == ["a", "b", "c"]
     assert out["c"].tolist() == ["x", "y", "z"]
+
+
+def test_concat_across_blocks_matches_pandas():
+    # concat works through its parts in cache-sized blocks; kinds, dtypes and column checks must not depend on
+    # where the block boundaries fall.
+    n = 3 * message_module._CONCAT_BLOCK + 7
+    frames = [
+        pd.DataFrame(
+            {
+                "v": np.array([k], dtype=np.int32 if k < n // 2 else np.float64),
+                "s": [f"s{k}"],
+                "c": pd.Categorical(["x" if k % 2 else "y"]),
+                "n": pd.array([None if k % 5 == 0 else k], dtype="Int64"),
+            }
+        )
+        for k in range(n)
+    ]
+    parts = [Message(f) for f in frames]
+    parts.insert(600, Message())
+    out = Message.concat(parts)
+    expected = pd.concat(frames, ignore_index=True)
+    pd.testing.assert_frame_equal(out.to_pandas(), expected, check_dtype=False)
+    assert out["v"].dtype == np.float64
+
+    tensors = [Message({"x": torch.full((1, 2), float(k))}) for k in range(n)]
+    assert torch.equal(Message.concat(tensors)["x"][:, 0], torch.arange(n, dtype=torch.float32))
+    tensors[-1] = Message({"x": np.array([[1.0, 2.0]])})
+    with pytest.raises(ValueError, match="tensor in some Messages and a vector"):
+        Message.concat(tensors)
+    late = [*parts[:-1], Message({"v": [1.0], "s": ["a"], "c": ["x"], "other": [1]})]
+    with pytest.raises(
+        ValueError, match=r"same columns, but non-empty Message \d+ has \['v', 's', 'c', 'other'\]"
+    ):
+        Message.concat(late)
+    with pytest.raises(TypeError, match="takes Messages, but got dict"):
+        Message.concat([*parts[:700], {"v": [1]}])
 
 
 def test_merge():
