@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MYSQL_STAMP := $(VENV)/.installed-mysql
 
 .PHONY: setup demo test lint typecheck pytest docs bench clean
 
@@ -12,7 +13,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# mysqlclient (the `mysql` extra: the C driver for MariaDB/MySQL) compiles against the MariaDB client
+# headers; the test suite runs the database contract through it as well as through pymysql.
+$(MYSQL_STAMP): $(STAMP)
+	@if ! pkg-config --exists mariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing the MariaDB client headers that mysqlclient builds against (apt-get install libmariadb-dev)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
+	  else \
+	    echo "mysqlclient needs the MariaDB client headers: install libmariadb-dev and pkg-config (Debian/Ubuntu)"; \
+	    echo "or mariadb-connector-c-devel (Fedora), then run make again"; \
+	    exit 1; \
+	  fi; \
+	fi
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[mysql]"
+	touch $(MYSQL_STAMP)
+
+setup: $(STAMP) $(MYSQL_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fireworks demo
@@ -24,7 +41,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy fireworks
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(MYSQL_STAMP)
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 docs: $(STAMP)
@@ -32,7 +49,7 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
-bench: $(STAMP)
+bench: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/pip install --quiet --no-deps torchdata
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -29,7 +29,17 @@ MARIADB_URL = os.environ.get(
     "FIREWORKS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
 
-SERVER_URLS = {"postgresql": POSTGRES_URL, "mariadb": MARIADB_URL}
+# The same MariaDB server through mysqlclient (the C driver of the `mysql` extra; SQLAlchemy's default for
+# mysql:// URLs), since Fireworks has driver-specific fast paths for both.
+MARIADB_MYSQLCLIENT_URL = os.environ.get(
+    "FIREWORKS_TEST_MARIADB_MYSQLCLIENT_URL", MARIADB_URL.replace("+pymysql://", "+mysqldb://")
+)
+
+SERVER_URLS = {
+    "postgresql": POSTGRES_URL,
+    "mariadb": MARIADB_URL,
+    "mariadb-mysqlclient": MARIADB_MYSQLCLIENT_URL,
+}
 
 
 def _require_server(kind: str) -> str:
@@ -72,10 +82,11 @@ def sqlite_url(tmp_path) -> str:
         "sqlite",
         pytest.param("postgresql", marks=pytest.mark.db),
         pytest.param("mariadb", marks=pytest.mark.db),
+        pytest.param("mariadb-mysqlclient", marks=pytest.mark.db),
     ]
 )
 def db_url(request, tmp_path) -> str:
-    """One URL per real database: an SQLite file, PostgreSQL and MariaDB."""
+    """One URL per real database and driver: an SQLite file, PostgreSQL, MariaDB (pymysql, mysqlclient)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.sqlite'}"
     return _require_server(request.param)

@@ -3,7 +3,8 @@
 - PostgreSQL: binary ``COPY ... FROM STDIN`` through psycopg 3; the COPY stream is built column-wise with
   numpy (no Python object per value), in blocks of rows.
 - SQLite: one ``executemany`` on the sqlite3 connection.
-- MariaDB/MySQL: pymysql's ``executemany``, which sends multi-row ``INSERT ... VALUES (...), (...)``.
+- MariaDB/MySQL: the driver's ``executemany`` (pymysql or mysqlclient), which sends multi-row
+  ``INSERT ... VALUES (...), (...)``.
 - anything else: SQLAlchemy's ``insert()`` with a list of parameter sets (insertmanyvalues).
 """
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from fireworks.database.engines import has_mysql_fast_path
 from fireworks.database.schema import (
     PG_ARRAY_DTYPE,
     ColumnSpec,
@@ -97,7 +99,7 @@ def insert_python(
         finally:
             cur.close()
         return
-    if dialect == "mysql" and conn.dialect.driver == "pymysql":
+    if has_mysql_fast_path(conn):
         cols, target = cols.replace("%", "%%"), target.replace("%", "%%")
         sql = f"INSERT INTO {target} ({cols}) VALUES ({', '.join(['%s'] * len(names))}){suffix.replace('%', '%%')}"
         with raw.cursor() as cur:  # type: ignore[union-attr]

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 import weakref
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Key in a pooled connection's ``info`` under which DBSource keeps the unbuffered cursor it is streaming from.
+STREAM_CURSOR = "fireworks_stream_cursor"
 
 _ENGINES: dict[str, sa.Engine] = {}
 _KNOWN: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
@@ -25,6 +29,16 @@ def dialect_name(engine: sa.Engine | sa.Connection) -> str:
     """``"postgresql"``, ``"sqlite"``, ``"mysql"`` (MariaDB too) or another SQLAlchemy dialect name."""
     name = engine.dialect.name
     return "mysql" if name in ("mysql", "mariadb") else name
+
+
+# MySQL/MariaDB drivers whose own cursors Fireworks drives directly (format paramstyle, multi-row
+# executemany, unbuffered SSCursor): pymysql (pure Python) and mysqlclient (``MySQLdb``, C).
+MYSQL_DRIVERS = ("pymysql", "mysqldb")
+
+
+def has_mysql_fast_path(conn: sa.Engine | sa.Connection) -> bool:
+    """True on MariaDB/MySQL through a driver whose cursor Fireworks uses directly (see MYSQL_DRIVERS)."""
+    return dialect_name(conn) == "mysql" and conn.dialect.driver in MYSQL_DRIVERS
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:
@@ -43,12 +57,30 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+def _close_stream_cursor(_dbapi_conn: Any, record: Any, _state: Any = None) -> None:
+    """Pool reset hook: close a streaming (unbuffered) cursor left on a connection before it is reused.
+
+    A MySQL connection cannot run another statement (the pool's ROLLBACK) until an unbuffered result is read
+    to its end. DBSource closes its cursor when a stream ends or is closed, but a stream abandoned to the
+    garbage collector can reach the pool first, since weak-reference callbacks run before finalizers.
+    """
+    cursor = record.info.pop(STREAM_CURSOR, None) if record is not None else None
+    if cursor is not None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Previous unbuffered result", UserWarning)
+            cursor.close()
+
+
 def _prepare(engine: sa.Engine) -> sa.Engine:
     if engine.dialect.name == "sqlite" and not event.contains(
         engine, "connect", _sqlite_on_connect
     ):
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+    if dialect_name(engine) == "mysql" and not event.contains(
+        engine, "reset", _close_stream_cursor
+    ):
+        event.listen(engine, "reset", _close_stream_cursor)
     _KNOWN.add(engine)
     return engine
 

@@ -7,7 +7,6 @@ import functools
 import gc
 import operator
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 import torch
 
-from fireworks.database.engines import dialect_name, get_engine
+from fireworks.database.engines import MYSQL_DRIVERS, STREAM_CURSOR, dialect_name, get_engine
 from fireworks.database.schema import ColumnSpec, from_python, load_specs, spec_from_sql_type
 from fireworks.message import Message
 from fireworks.sources.base import Source
@@ -191,10 +190,7 @@ class DBSource(Source):
                     return
                 yield self._to_message(cols, names, specs)
         finally:
-            with warnings.catch_warnings():
-                # pymysql reads the rest of an abandoned stream before the connection can be reused
-                warnings.filterwarnings("ignore", "Previous unbuffered result", UserWarning)
-                conn.close()
+            conn.close()  # the pool's reset hook closes the driver cursor first (engines.STREAM_CURSOR)
 
     def _to_message(
         self, cols: list[Sequence[Any]], names: list[str], specs: Mapping[str, ColumnSpec]
@@ -323,7 +319,7 @@ def _execute(
     """Run ``stmt`` on the driver's own cursor (server-side where asked and available) and return the
     column names and ``fetch(n)`` (None: all rows) giving plain tuples: no per-row SQLAlchemy objects."""
     driver = conn.dialect.driver
-    if driver not in ("psycopg", "pymysql", "pysqlite"):
+    if driver not in ("psycopg", "pymysql", "mysqldb", "pysqlite"):
         result = conn.execution_options(
             stream_results=server_side, max_row_buffer=batch or 1000
         ).execute(stmt)
@@ -347,8 +343,14 @@ def _execute(
         import pymysql.cursors
 
         cur = raw.cursor(pymysql.cursors.SSCursor)
+    elif driver == "mysqldb" and server_side:
+        import MySQLdb.cursors
+
+        cur = raw.cursor(MySQLdb.cursors.SSCursor)
     else:
         cur = raw.cursor()
+    if driver in MYSQL_DRIVERS and server_side:
+        conn.connection.info[STREAM_CURSOR] = cur
     cur.execute(str(compiled), params)
     names = [d[0] for d in cur.description]
 

@@ -22,7 +22,7 @@ from fireworks.database.bulk import (
     quote,
     raw_execute,
 )
-from fireworks.database.engines import dialect_name, get_engine
+from fireworks.database.engines import dialect_name, get_engine, has_mysql_fast_path
 from fireworks.database.query import DBSource, reflect, table_specs
 from fireworks.database.schema import (
     ColumnSpec,
@@ -409,7 +409,7 @@ class TableSource(Source):
                 )
                 raw_execute(conn, f"DROP TABLE {q(tmp)}")
                 return
-            if d == "mysql" and conn.dialect.driver == "pymysql":
+            if has_mysql_fast_path(conn):
                 tmp = self._temp_copy(conn, table, part, specs, index=column)
                 sets = ", ".join(f"t.{q(c)} = s.{q(c)}" for c in rest)
                 raw_execute(
