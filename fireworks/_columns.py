@@ -25,6 +25,34 @@ Vector: TypeAlias = "np.ndarray | ExtensionArray"
 Column: TypeAlias = "torch.Tensor | np.ndarray | ExtensionArray"
 Rows: TypeAlias = "int | slice | np.ndarray"
 
+# Tensor dtypes by name ("float32", "bfloat16", ...): the ones the safe file formats (Message.save,
+# checkpoints) store as raw bytes and read back with ``torch.frombuffer``.
+TORCH_DTYPES: dict[str, torch.dtype] = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.uint16,
+        torch.uint32,
+        torch.uint64,
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+    )
+}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` → ``"float32"`` (the key of :data:`TORCH_DTYPES`)."""
+    return str(dtype).removeprefix("torch.")
+
 
 def is_scalar(value: Any) -> bool:
     """True for values that broadcast over rows (numbers, strings, None, 0-d arrays/tensors)."""

@@ -26,35 +26,10 @@ ATTRS_KEY = "fireworks_tensors"
 ARRAYS_KEY = "fireworks_arrays"
 FORMAT_VERSION = 1
 
-_TORCH_DTYPES: dict[str, torch.dtype] = {
-    str(d).removeprefix("torch."): d
-    for d in (
-        torch.bool,
-        torch.uint8,
-        torch.int8,
-        torch.int16,
-        torch.int32,
-        torch.int64,
-        torch.uint16,
-        torch.uint32,
-        torch.uint64,
-        torch.float16,
-        torch.bfloat16,
-        torch.float32,
-        torch.float64,
-        torch.complex64,
-        torch.complex128,
-    )
-}
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
 
 def _torch_dtype(name: str) -> torch.dtype:
     try:
-        return _TORCH_DTYPES[name]
+        return C.TORCH_DTYPES[name]
     except KeyError as err:
         raise ValueError(f"unknown tensor dtype {name!r} in Message metadata") from err
 
@@ -68,7 +43,7 @@ def to_pandas(m: Message) -> pd.DataFrame:
     arrays: dict[str, dict[str, Any]] = {}
     for name, col in m._data.items():
         if isinstance(col, torch.Tensor):
-            tensors[name] = {"dtype": _dtype_name(col.dtype), "shape": list(col.shape[1:])}
+            tensors[name] = {"dtype": C.dtype_name(col.dtype), "shape": list(col.shape[1:])}
             series[name] = C.to_series(C.tensor_to_numpy(col), name)
         else:
             if isinstance(col, np.ndarray) and col.ndim > 1:
@@ -163,7 +138,7 @@ def to_arrow(m: Message) -> pa.Table:
             arrays.append(_numpy_to_arrow(t.numpy(), name))
             meta[name] = {
                 "kind": "tensor",
-                "dtype": _dtype_name(col.dtype),
+                "dtype": C.dtype_name(col.dtype),
                 "shape": list(col.shape[1:]),
             }
         elif isinstance(col, np.ndarray):
@@ -304,7 +279,7 @@ def load(file: str | os.PathLike[str] | IO[bytes]) -> Message:
 
 
 def _shape_text(shape: tuple[int, ...], dtype: torch.dtype) -> str:
-    return f"tensor[{'x'.join(map(str, shape))} {_dtype_name(dtype)}]"
+    return f"tensor[{'x'.join(map(str, shape))} {C.dtype_name(dtype)}]"
 
 
 def render(m: Message, max_rows: int) -> str:

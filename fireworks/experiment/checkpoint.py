@@ -23,29 +23,13 @@ from typing import IO, Any, TypeVar
 import numpy as np
 import torch
 
+from fireworks._columns import TORCH_DTYPES, dtype_name
+
 MAGIC = b"FWCKPT01"
 _ALIGN = 64
 _HEADER_LEN = struct.Struct("<Q")
 
 T = TypeVar("T")
-
-_TORCH_DTYPES: dict[str, torch.dtype] = {
-    str(d).removeprefix("torch."): d
-    for d in (
-        torch.float16,
-        torch.bfloat16,
-        torch.float32,
-        torch.float64,
-        torch.complex64,
-        torch.complex128,
-        torch.uint8,
-        torch.int8,
-        torch.int16,
-        torch.int32,
-        torch.int64,
-        torch.bool,
-    )
-}
 
 
 class _Encoder:
@@ -107,8 +91,8 @@ class _Encoder:
         )
 
     def _tensor(self, value: torch.Tensor, where: str) -> dict[str, Any]:
-        dtype = str(value.dtype).removeprefix("torch.")
-        if dtype not in _TORCH_DTYPES:
+        dtype = dtype_name(value.dtype)
+        if dtype not in TORCH_DTYPES:
             raise TypeError(
                 f"cannot checkpoint {where}: tensor dtype {value.dtype} is not supported"
             )
@@ -162,7 +146,7 @@ class _Decoder:
         if tag == "float":
             return float(node["v"])
         if tag == "tensor":
-            dtype = _TORCH_DTYPES.get(node["dtype"])
+            dtype = TORCH_DTYPES.get(node["dtype"])
             if dtype is None:
                 raise ValueError(f"corrupt checkpoint: unknown tensor dtype {node['dtype']!r}")
             raw = bytearray(self._bytes(node))
@@ -181,7 +165,7 @@ class _Decoder:
         if tag == "bytes":
             return self._bytes(node)
         if tag == "torch.dtype":
-            return _TORCH_DTYPES[node["v"]]
+            return TORCH_DTYPES[node["v"]]
         if tag == "torch.Size":
             return torch.Size(node["v"])
         raise ValueError(f"corrupt checkpoint: unknown node tag {tag!r}")

@@ -669,7 +669,7 @@ class Source:
     def reset(self) -> None:
         """Rewind this Source's own cursor (``next``), and every Source upstream."""
         self._cursor = 0
-        self._own_iter = None
+        self._drop_own_iter()
         for inp in _inputs_of(self).values():
             inp.reset()
 
@@ -701,7 +701,15 @@ class Source:
 
     def _load_own_state(self, state: Mapping[str, Any]) -> None:
         self._cursor = int(state.get("cursor", 0))
-        self._own_iter = None
+        self._drop_own_iter()
+
+    def _drop_own_iter(self) -> None:
+        """Forget the stream behind ``next``, closing it now so that it releases what it holds (open files,
+        database cursors) at once rather than whenever the garbage collector finds it."""
+        it, self._own_iter = self._own_iter, None
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
     # ---- prefetch hints --------------------------------------------------------------------------
 
@@ -804,6 +812,51 @@ class Source:
 
 Source.__getitem__ = _guard(Source.__getitem__)  # type: ignore[method-assign]
 Source.__next__ = _guard(Source.__next__)  # type: ignore[method-assign]
+
+
+class SeededEpochs:
+    """Mixin for a Source whose order is drawn anew every epoch from ``numpy``/``random`` seeded by ``(seed,
+    epoch)``: ``class ShufflerSource(SeededEpochs, Source)``.
+
+    It keeps ``seed``, ``epoch`` and whether the current epoch has been read from; a fresh pass after one
+    that was read, and every ``reset()``, move to the next epoch. Its state is those three numbers and the
+    cursor, so a saved pipeline resumes the same order. Subclasses call :meth:`_init_epochs` in ``__init__``.
+    It is not itself a Source, so that defining ``__next__`` here does not make its subclasses forward-only
+    (see ``Source.__init_subclass__``).
+    """
+
+    _epochal = True
+    seed: int
+    epoch: int
+
+    def _init_epochs(self, seed: int | None) -> None:
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
+        self.epoch = 0
+        self._used = False
+
+    def _new_pass(self) -> None:
+        if self._used:
+            self.epoch += 1
+        self._used = True
+
+    def __next__(self) -> Message:
+        self._used = True
+        return super().__next__()  # type: ignore[misc]
+
+    def reset(self) -> None:
+        super().reset()  # type: ignore[misc]
+        self.epoch += 1
+        self._used = False
+
+    def _own_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super()._own_state()  # type: ignore[misc]
+        return {**state, "seed": self.seed, "epoch": self.epoch, "used": self._used}
+
+    def _load_own_state(self, state: Mapping[str, Any]) -> None:
+        super()._load_own_state(state)  # type: ignore[misc]
+        self.seed = int(state.get("seed", self.seed))
+        self.epoch = int(state.get("epoch", 0))
+        self._used = bool(state.get("used", False))
 
 
 # --------------------------------------------------------------------------------------------------

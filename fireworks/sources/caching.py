@@ -17,13 +17,13 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from fireworks.cache import LFUCache, LRUCache, MessageCache, UnlimitedCache
-from fireworks.sources.base import Source, normalize_index
+from fireworks.sources.base import SeededEpochs, Source, normalize_index
 from fireworks.sources.transforms import LoopingSource, _only_input
 
 __all__ = ["CachingSource", "WindowShuffleSource"]
@@ -396,7 +396,7 @@ def _take_staged(
     return keys, parts[0] if len(parts) == 1 else _message_type().concat(parts)
 
 
-class WindowShuffleSource(Source):
+class WindowShuffleSource(SeededEpochs, Source):
     """A shuffled pass in bounded memory: blocks read in random order, rows shuffled within a window.
 
     Over a random-access input (``ParquetSource``: blocks are its row groups) the blocks of each pass are read
@@ -420,7 +420,6 @@ class WindowShuffleSource(Source):
     _random_access = False
     _chunked = True
     _one_to_one = False
-    _epochal = True
 
     def __init__(
         self,
@@ -439,9 +438,7 @@ class WindowShuffleSource(Source):
         self._input = _only_input(self)
         self.window = int(window)
         self.block_rows = block_rows
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
-        self.epoch = 0
-        self._used = False
+        self._init_epochs(seed)
 
     def __len__(self) -> int:
         if not self._input.has_random_access():
@@ -497,29 +494,6 @@ class WindowShuffleSource(Source):
         for _ in range(start):
             next(it, None)
         yield from it
-
-    def _new_pass(self) -> None:
-        if self._used:
-            self.epoch += 1
-        self._used = True
-
-    def __next__(self) -> Any:
-        self._used = True
-        return Source.__next__(self)
-
-    def reset(self) -> None:
-        super().reset()
-        self.epoch += 1
-        self._used = False
-
-    def _own_state(self) -> dict[str, Any]:
-        return {"cursor": self._cursor, "seed": self.seed, "epoch": self.epoch, "used": self._used}
-
-    def _load_own_state(self, state: Mapping[str, Any]) -> None:
-        super()._load_own_state(state)
-        self.seed = int(state.get("seed", self.seed))
-        self.epoch = int(state.get("epoch", 0))
-        self._used = bool(state.get("used", False))
 
 
 def _row_group_starts(src: Source) -> np.ndarray | None:

@@ -7,17 +7,17 @@ merges its inputs' rows column by column. Branching is fan-out: give one Source 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from fireworks.sources.base import Source, _message_type, normalize_index
+from fireworks.sources.base import SeededEpochs, Source, _message_type, normalize_index
 
 MODES = ("random", "round_robin", "concat")
 
 
-class AggregatorSource(Source):
+class AggregatorSource(SeededEpochs, Source):
     """Interleaves the rows of several inputs with the same columns into one stream.
 
     ``mode="round_robin"`` takes one row from each input in turn (skipping exhausted ones);
@@ -33,7 +33,6 @@ class AggregatorSource(Source):
     """
 
     _one_to_one = False
-    _epochal = True
 
     def __init__(
         self, inputs: Any, mode: str = "random", seed: int | None = None, *, name: str | None = None
@@ -44,9 +43,7 @@ class AggregatorSource(Source):
         if not self._inputs:
             raise ValueError("AggregatorSource needs at least one input")
         self.mode = mode
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
-        self.epoch = 0
-        self._used = False
+        self._init_epochs(seed)
         self._plan: tuple[Any, np.ndarray, np.ndarray] | None = None
 
     def _layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -105,20 +102,6 @@ class AggregatorSource(Source):
 
     _hint_passes = True
 
-    def _new_pass(self) -> None:
-        if self._used:
-            self.epoch += 1
-        self._used = True
-
-    def reset(self) -> None:
-        super().reset()
-        self.epoch += 1
-        self._used = False
-
-    def __next__(self) -> Any:
-        self._used = True
-        return Source.__next__(self)
-
     def _stream(self, start: int) -> Iterator[Any]:
         iters = [i._items(0) for i in self._inputs.values()]
         rng = random.Random(f"{self.seed}-{self.epoch}")
@@ -141,12 +124,3 @@ class AggregatorSource(Source):
             if produced >= start:
                 yield item
             produced += 1
-
-    def _own_state(self) -> dict[str, Any]:
-        return {"cursor": self._cursor, "seed": self.seed, "epoch": self.epoch, "used": self._used}
-
-    def _load_own_state(self, state: Mapping[str, Any]) -> None:
-        super()._load_own_state(state)
-        self.seed = int(state.get("seed", self.seed))
-        self.epoch = int(state.get("epoch", 0))
-        self._used = bool(state.get("used", False))

@@ -14,6 +14,7 @@ import numpy as np
 
 from fireworks.sources.base import (
     BLOCK_ROWS,
+    SeededEpochs,
     Source,
     _guard_iter,
     _message_type,
@@ -336,10 +337,10 @@ class LoopingSource(Source):
 
     def reset(self) -> None:
         self._cursor = 0
-        self._own_iter = None
+        self._drop_own_iter()
 
 
-class ShufflerSource(Source):
+class ShufflerSource(SeededEpochs, Source):
     """Rows in a random order: ``s[i]`` is ``input[perm[i]]``, with a new permutation every epoch.
 
     An epoch is one pass: each fresh ``iter(s)`` after the first, and each ``reset()``, draws the next
@@ -354,7 +355,6 @@ class ShufflerSource(Source):
     """
 
     _one_to_one = False
-    _epochal = True
 
     def __init__(
         self,
@@ -367,10 +367,8 @@ class ShufflerSource(Source):
         super().__init__(inputs, name=name)
         self._input = _only_input(self)
         _need_random_access(self, self._input)
-        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)  # type: ignore[arg-type]
+        self._init_epochs(seed)
         self.hint_window = int(hint_window)
-        self.epoch = 0
-        self._used = False
         self._perm: np.ndarray | None = None
         self._perm_key: tuple[int, int] = (-1, -1)
         self._hinted = 0
@@ -411,30 +409,10 @@ class ShufflerSource(Source):
     _hint_passes = True
 
     def _new_pass(self) -> None:
-        if self._used:
-            self.epoch += 1
-        self._used = True
+        super()._new_pass()
         if self._wants_hints():
             self._hinted = 0
             self._hint_after(0, 0)
-
-    def __next__(self) -> Any:
-        self._used = True
-        return Source.__next__(self)
-
-    def reset(self) -> None:
-        super().reset()
-        self.epoch += 1
-        self._used = False
-
-    def _own_state(self) -> dict[str, Any]:
-        return {"cursor": self._cursor, "seed": self.seed, "epoch": self.epoch, "used": self._used}
-
-    def _load_own_state(self, state: Mapping[str, Any]) -> None:
-        super()._load_own_state(state)
-        self.seed = int(state.get("seed", self.seed))
-        self.epoch = int(state.get("epoch", 0))
-        self._used = bool(state.get("used", False))
 
 
 class BatchingSource(Source):
