@@ -342,16 +342,26 @@ class Message:
         gc.disable()
         try:
             blocks = [
-                _concat_block(names, datas[start : start + _CONCAT_BLOCK], start)
+                _concat_block(names, datas[start : start + _CONCAT_BLOCK])
                 for start in range(0, len(datas), _CONCAT_BLOCK)
             ]
         finally:
             if gc_was_enabled:
                 gc.enable()
-        if len(blocks) == 1:
-            data = dict(zip(names, blocks[0]))
+        if any(b is None for b in blocks):
+            wanted = set(names)
+            i, bad = next(
+                (i, p) for i, p in enumerate(parts) if p._data and p._data.keys() != wanted
+            )
+            raise ValueError(
+                f"concatenated Messages must have the same columns, but Message {i} has "
+                f"{bad.columns} and the first non-empty one has {list(names)}"
+            )
+        joined = [b for b in blocks if b is not None]
+        if len(joined) == 1:
+            data = dict(zip(names, joined[0]))
         else:
-            data = {name: C.concat(name, [b[j] for b in blocks]) for j, name in enumerate(names)}
+            data = {name: C.concat(name, [b[j] for b in joined]) for j, name in enumerate(names)}
         return Message._from_columns(data, _rows_of(data))
 
     def merge(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:
@@ -515,22 +525,16 @@ def _from_bytes(data: bytes) -> Message:
     return Message.load(io.BytesIO(data))
 
 
-def _concat_block(
-    names: tuple[str, ...], datas: list[dict[str, Column]], offset: int
-) -> list[Column]:
-    """Each column of ``datas`` (non-empty Message data, all with columns ``names``) joined: one per name."""
+def _concat_block(names: tuple[str, ...], datas: list[dict[str, Column]]) -> list[Column] | None:
+    """Each column of ``datas`` (non-empty Message data) joined, one per name; None if some part's columns
+    are not exactly ``names``."""
     getter = itemgetter(*names)
     try:
         rows = list(map(getter, datas))
-        same = all(len(d) == len(names) for d in datas)
     except KeyError:
-        same = False
-    if not same:
-        i, d = next((i, d) for i, d in enumerate(datas) if d.keys() != set(names))
-        raise ValueError(
-            f"appended Messages must have the same columns, but non-empty Message {offset + i} has "
-            f"{list(d)} and the first has {list(names)}"
-        )
+        return None
+    if not all(len(d) == len(names) for d in datas):
+        return None
     if len(names) == 1:
         return [C.concat(names[0], rows)]
     return [C.concat(name, col) for name, col in zip(names, zip(*rows))]
