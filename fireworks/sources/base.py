@@ -274,6 +274,17 @@ class _Hub:
             self.buffer.append(item)
         return item
 
+    def close(self) -> None:
+        """End this shared pass early (its last reader left): close the upstream stream now and detach from
+        the source, so that the next pass starts a fresh hub instead of joining a closed one."""
+        gen, self.gen = self.gen, None
+        self.done = True
+        self.buffer.clear()
+        if self.source._hub is self:
+            self.source._hub = None
+        if gen is not None and not getattr(gen, "gi_running", False):
+            gen.close()  # type: ignore[attr-defined]
+
     def trim(self) -> None:
         end = self.base + len(self.buffer)
         if self.base == 0 and len(self.buffer) <= self.max_lag:
@@ -307,6 +318,15 @@ class _HubReader(Iterator["Message"]):
         if self.private is None:
             self.hub.trim()
         return item
+
+    def close(self) -> None:
+        """Stop reading: close a private re-read now; the shared pass closes when its last reader leaves."""
+        private, self.private = self.private, None
+        if private is not None and not getattr(private, "gi_running", False):
+            private.close()  # type: ignore[attr-defined]
+        self.hub.readers.discard(self)
+        if not self.hub.readers:
+            self.hub.close()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -708,8 +728,9 @@ class Source:
         database cursors) at once rather than whenever the garbage collector finds it."""
         it, self._own_iter = self._own_iter, None
         close = getattr(it, "close", None)
-        if close is not None:
-            close()
+        if close is None or getattr(it, "gi_running", False):
+            return  # a stream cannot close itself (reset() called from inside it): let it finish
+        close()
 
     # ---- prefetch hints --------------------------------------------------------------------------
 

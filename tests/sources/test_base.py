@@ -229,3 +229,36 @@ def test_a_pipeline_pickles_for_worker_processes(tmp_path) -> None:
     clone = pickle.loads(pickle.dumps(pipe))
     assert next(iter(clone)) == next(iter(pipe))
     assert clone.inputs["input"].outputs == [clone]
+
+
+def test_reset_and_load_state_close_the_dropped_stream_at_once() -> None:
+    closed: list[int] = []
+
+    class Stream(Source):
+        def _stream(self, start: int):
+            try:
+                for i in range(start, 10):
+                    yield Message({"i": [i]})
+            finally:
+                closed.append(start)
+
+    src = Stream()
+    assert next(src)["i"].tolist() == [0]
+    src.reset()  # the open stream is closed now, not whenever the garbage collector finds it
+    assert closed == [0]
+    next(src)
+    state = src.state_dict()
+    next(src)
+    src.load_state_dict(state)
+    assert closed == [0, 0]
+    assert next(src)["i"].tolist() == [1]
+
+    class Resets(Source):
+        def _stream(self, start: int):
+            yield Message({"i": [0]})
+            self.reset()  # from inside its own stream: nothing to close yet, and no error
+            yield Message({"i": [1]})
+
+    inner = Resets()
+    assert next(inner)["i"].tolist() == [0]
+    assert next(inner)["i"].tolist() == [1]
