@@ -80,6 +80,9 @@ def _states():
             torch.tensor(7),
             torch.empty(0, 5),
             torch.tensor([True, False]),
+            torch.tensor([1, 65535]).to(torch.uint16),
+            torch.tensor([1, 2**32 - 1]).to(torch.uint32),
+            torch.tensor([1, 2**62]).to(torch.uint64),
         ],
         "bytes": b"\x00\x01raw",
     }
