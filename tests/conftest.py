@@ -35,8 +35,14 @@ MARIADB_MYSQLCLIENT_URL = os.environ.get(
     "FIREWORKS_TEST_MARIADB_MYSQLCLIENT_URL", MARIADB_URL.replace("+pymysql://", "+mysqldb://")
 )
 
+# PostgreSQL through pg8000 (pure Python), a driver Fireworks has no fast path for: the generic SQLAlchemy path.
+POSTGRES_PG8000_URL = os.environ.get(
+    "FIREWORKS_TEST_POSTGRES_PG8000_URL", POSTGRES_URL.replace("+psycopg://", "+pg8000://")
+)
+
 SERVER_URLS = {
     "postgresql": POSTGRES_URL,
+    "postgresql-pg8000": POSTGRES_PG8000_URL,
     "mariadb": MARIADB_URL,
     "mariadb-mysqlclient": MARIADB_MYSQLCLIENT_URL,
 }
@@ -83,6 +89,7 @@ def sqlite_url(tmp_path) -> str:
         pytest.param("postgresql", marks=pytest.mark.db),
         pytest.param("mariadb", marks=pytest.mark.db),
         pytest.param("mariadb-mysqlclient", marks=pytest.mark.db),
+        pytest.param("postgresql-pg8000", marks=pytest.mark.db),
     ]
 )
 def db_url(request, tmp_path) -> str:

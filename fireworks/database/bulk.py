@@ -5,7 +5,7 @@
 - SQLite: one ``executemany`` on the sqlite3 connection.
 - MariaDB/MySQL: the driver's ``executemany`` (pymysql or mysqlclient), which sends multi-row
   ``INSERT ... VALUES (...), (...)``.
-- anything else: SQLAlchemy's ``insert()`` with a list of parameter sets (insertmanyvalues).
+- anything else: multi-row ``INSERT`` statements as ``text()`` with typed bound parameters, 1,000 rows each.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ from fireworks.database.schema import (
 )
 
 COPY_BLOCK_ROWS = 65_536
+# generic path (drivers without a fast path here): rows per multi-row INSERT, and a bound-parameter budget per
+# statement well inside every database's limit (PostgreSQL and MySQL allow 65,535; SQLite 32,766)
+GENERIC_ROWS_PER_STATEMENT = 1000
+GENERIC_MAX_PARAMS = 30_000
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 _PG_TRAILER = b"\xff\xff"
@@ -84,7 +88,8 @@ def insert_python(
     dialect: str,
     suffix: str = "",
 ) -> None:
-    """executemany of an INSERT of Python value lists on the dialect's driver (generic path otherwise).
+    """INSERT Python value lists (one list per column): the driver's executemany on SQLite and MariaDB/MySQL,
+    multi-row statements through SQLAlchemy on any other driver.
 
     ``suffix`` (quoted identifiers only, no values) follows the VALUES clause: ON CONFLICT / ON DUPLICATE KEY.
     """
@@ -105,9 +110,45 @@ def insert_python(
         with raw.cursor() as cur:  # type: ignore[union-attr]
             cur.executemany(sql, list(zip(*py)))
         return
-    if suffix:
-        raise NotImplementedError(f"upsert is not supported on {conn.dialect.name!r}")
-    conn.execute(table.insert(), [dict(zip(names, row)) for row in zip(*py)])
+    _insert_multirow(conn, table, f"INSERT INTO {target} ({cols}) VALUES ", names, py, suffix)
+
+
+def _insert_multirow(
+    conn: sa.Connection,
+    table: sa.Table,
+    head: str,
+    names: list[str],
+    py: list[list[Any]],
+    suffix: str,
+) -> None:
+    """Any other driver: multi-row ``INSERT ... VALUES (...), (...)`` statements of up to
+    ``GENERIC_ROWS_PER_STATEMENT`` rows as ``text()`` with typed bound parameters (SQLAlchemy adapts the
+    paramstyle and applies each column type's bind processing). Drivers' own ``executemany`` is often one
+    round trip per row (pg8000: ~200 µs a row), so this is what makes the generic path usable.
+    """
+    n = len(py[0])
+    if conn.dialect.supports_multivalues_insert:
+        per = max(1, min(GENERIC_ROWS_PER_STATEMENT, GENERIC_MAX_PARAMS // len(names)))
+    else:
+        per = 1
+    # text() reads ":name" as a parameter: escape colons in the (already quoted) identifiers
+    head, suffix = head.replace(":", "\\:"), suffix.replace(":", "\\:")
+    types = [table.c[c].type for c in names]
+
+    def statement(rows: int) -> Any:
+        keys = [[f"p{r}_{i}" for i in range(len(names))] for r in range(rows)]
+        values = ", ".join("(" + ", ".join(":" + k for k in row) + ")" for row in keys)
+        binds = [sa.bindparam(k, type_=t) for row in keys for k, t in zip(row, types)]
+        return sa.text(head + values + suffix).bindparams(*binds)
+
+    rows = list(zip(*py))
+    full = statement(min(per, n))
+    for a in range(0, n, per):
+        chunk = rows[a : a + per]
+        stmt = full if len(chunk) == min(per, n) else statement(len(chunk))
+        conn.execute(
+            stmt, {f"p{r}_{i}": v for r, row in enumerate(chunk) for i, v in enumerate(row)}
+        )
 
 
 def _is_psycopg(conn: sa.Connection) -> bool:

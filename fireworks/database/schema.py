@@ -448,12 +448,14 @@ def tensor_rows_numpy(values: torch.Tensor, spec: ColumnSpec) -> np.ndarray:
 
 
 def tensor_to_python(values: torch.Tensor, spec: ColumnSpec, dialect: str) -> list[Any]:
+    if (spec.shape == () and spec.dtype in PG_ARRAY_DTYPE) or tensor_is_native_array(spec, dialect):
+        # stored as numbers (a plain column, or a PostgreSQL array): values, not bit patterns; bfloat16
+        # widens to float32 exactly (tensor_rows_numpy's int16 view is for byte blobs only)
+        t = values.detach().cpu()
+        t = t.float() if t.dtype == torch.bfloat16 else t
+        return t.numpy().astype(PG_ARRAY_DTYPE[spec.dtype]).tolist()
     arr = tensor_rows_numpy(values, spec)
     n = arr.shape[0]
-    if spec.shape == () and spec.dtype in PG_ARRAY_DTYPE:
-        return arr.astype(PG_ARRAY_DTYPE[spec.dtype]).tolist()
-    if tensor_is_native_array(spec, dialect):
-        return arr.astype(PG_ARRAY_DTYPE[spec.dtype]).tolist()
     flat = np.ascontiguousarray(arr).reshape(n, -1).view(np.uint8).reshape(n, -1)
     width = flat.shape[1]
     if width == 0:

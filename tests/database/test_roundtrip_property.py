@@ -28,7 +28,20 @@ def messages(draw: st.DrawFn) -> Message:
     cols["s"] = draw(st.lists(st.none() | texts, min_size=n, max_size=n))
     cols["ni"] = pd.array(draw(st.lists(st.none() | ints, min_size=n, max_size=n)), dtype="Int64")
     shape = draw(st.sampled_from([(), (3,), (2, 2)]))
-    dtype = draw(st.sampled_from([torch.float32, torch.float64, torch.int64, torch.bool]))
+    dtype = draw(
+        st.sampled_from(
+            [
+                torch.float32,
+                torch.float64,
+                torch.float16,
+                torch.bfloat16,
+                torch.int64,
+                torch.int16,
+                torch.uint8,
+                torch.bool,
+            ]
+        )
+    )
     cols["t"] = (torch.rand((n, *shape)) * 100).to(dtype)
     return Message(cols)
 
