@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 import weakref
 from typing import Any
@@ -47,10 +48,35 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     try:
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
+
+        # WAL is a property of the file: set it only when it is not set yet. Setting it can fail at once with
+        # "database is locked" while another process opens or closes the file (SQLite does not apply the busy
+        # timeout there), which made a worker's first read fail about one time in ten; so retry it.
+        def use_wal() -> None:
+            mode = str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode not in ("wal", "memory"):
+                cur.execute("PRAGMA journal_mode = WAL")
+
+        _retry_while_locked(use_wal)
         cur.execute("PRAGMA synchronous = NORMAL")
     finally:
         cur.close()
+
+
+def _retry_while_locked(fn: Any) -> Any:
+    """Call ``fn`` until it does not fail with SQLite's "database is locked", for up to the busy timeout."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:

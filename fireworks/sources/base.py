@@ -247,6 +247,7 @@ class _Hub:
         self.buffer: deque[Message] = deque()
         self.base = 0
         self.done = False
+        self.error: BaseException | None = None
         self.readers: weakref.WeakSet[_HubReader] = weakref.WeakSet()
 
     def joinable(self) -> bool:
@@ -264,12 +265,21 @@ class _Hub:
         else:
             if self.done:
                 raise StopIteration
+            if self.error is not None:
+                raise self.error  # the shared stream failed: every reader sees that, never a short pass
             if self.gen is None:
                 self.gen = _guard_iter(self.source, self.source._stream(0))
             try:
                 item = next(self.gen)
             except StopIteration:
                 self.done = True
+                raise
+            except BaseException as err:
+                # a generator that raised is finished: a later next() would say StopIteration and make
+                # the pass look complete. Remember the error, and let the next pass start afresh.
+                self.error = err
+                if self.source._hub is self:
+                    self.source._hub = None
                 raise
             self.buffer.append(item)
         return item
@@ -301,10 +311,19 @@ class _HubReader(Iterator["Message"]):
         self.hub = hub
         self.pos = 0
         self.private: Iterator[Message] | None = None
+        self.error: BaseException | None = None
 
     def __next__(self) -> Message:
+        if self.error is not None:
+            raise self.error
         if self.private is not None:
-            item = next(self.private)
+            try:
+                item = next(self.private)
+            except StopIteration:
+                raise
+            except BaseException as err:
+                self.error = err  # as in _Hub.get: a failed stream must not later look finished
+                raise
         elif self.pos < self.hub.base:
             self.private = _guard_iter(self.hub.source, self.hub.source._stream(self.pos))
             item = next(self.private)

@@ -299,6 +299,12 @@ class LoopingSource(Source):
                 self._complete = True
                 self._stream_it = None
                 return
+            except BaseException:
+                # the input failed part-way: forget what was read, so that the next access reads it again
+                # from the start instead of taking a dead stream for a complete one
+                self._stream_it = None
+                self._chunks, self._offsets, self._rows, self._all = [], [], 0, None
+                raise
             if len(chunk):
                 self._chunks.append(chunk)
                 self._offsets.append(self._rows)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 
 import numpy as np
@@ -416,6 +418,27 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     engine.dispose()
+
+
+def test_sqlite_connect_waits_for_another_process_lock_instead_of_failing(tmp_path):
+    # a file still in rollback-journal mode, exclusively locked by another connection for a moment:
+    # switching it to WAL on connect must wait for the lock (it used to fail at once, "database is locked")
+    path = tmp_path / "busy.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x INTEGER)")
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    engine = get_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("SELECT x FROM t").scalar() == 1
+    finally:
+        release.join()
+        other.close()
+        engine.dispose()
 
 
 def test_unique_names_do_not_collide(db):

@@ -9,6 +9,7 @@ from fireworks import CycleError, Message, PipelineError
 from fireworks.sources import (
     BatchingSource,
     FunctionSource,
+    LoopingSource,
     ShufflerSource,
     Source,
     walk,
@@ -262,3 +263,31 @@ def test_reset_and_load_state_close_the_dropped_stream_at_once() -> None:
     inner = Resets()
     assert next(inner)["i"].tolist() == [0]
     assert next(inner)["i"].tolist() == [1]
+
+
+def test_a_failed_stream_never_looks_finished_and_the_next_pass_reads_it_again() -> None:
+    failures = [1]  # fail once, at the third chunk
+
+    class Flaky(Source):
+        def _stream(self, start: int):
+            for i in range(start, 5):
+                if i == 2 and failures:
+                    failures.pop()
+                    raise OSError("connection reset")
+                yield Message({"i": [i, i]})
+
+    src = Flaky()
+    assert next(src)["i"].tolist() == [0, 0]
+    next(src)
+    with pytest.raises(PipelineError, match="connection reset"):
+        next(src)
+    with pytest.raises(PipelineError, match="connection reset"):
+        next(src)  # still the error: not StopIteration, which would end the epoch short
+    assert [len(m) for m in src] == [2] * 5  # a fresh pass starts afresh
+
+    failures.append(1)
+    looped = LoopingSource(Flaky())
+    with pytest.raises(PipelineError, match="connection reset"):
+        len(looped)
+    assert len(looped) == 10  # read again, not 4 rows taken for the whole input
+    assert looped[:]["i"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
