@@ -132,24 +132,27 @@ def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return t.cpu().numpy().copy()
 
 
-def row_index(key: Any, n: int) -> Rows:
+def row_index(
+    key: Any, n: int, what: str = "Message", error: type[IndexError] = IndexError
+) -> Rows:
     """Normalise a row key to an int in ``[0, n)``, a slice from ``slice.indices`` or an int64 array.
 
     Python semantics throughout: negative positions count from the end, slices clip, boolean masks must have
-    one entry per row. Out-of-range positions raise ``IndexError`` naming them.
+    one entry per row. Out-of-range positions raise ``error`` (an ``IndexError``) naming them and the ``what``
+    (Message, Source) being indexed.
     """
     if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
         i = int(key)
         if i < -n or i >= n:
-            raise IndexError(
-                f"row {i} is out of range for a Message of {n} rows (valid: {-n}..{n - 1})"
+            raise error(
+                f"row index {i} is out of range for a {what} of {n} rows (valid: {-n}..{n - 1})"
             )
         return i + n if i < 0 else i
     if isinstance(key, slice):
         return slice(*key.indices(n))
     if isinstance(key, torch.Tensor):
         if key.ndim == 0 and key.dtype != torch.bool:
-            return row_index(int(key.item()), n)
+            return row_index(int(key.item()), n, what, error)
         arr = key.detach().cpu().numpy()
     elif isinstance(key, np.ndarray):
         arr = key
@@ -165,28 +168,28 @@ def row_index(key: Any, n: int) -> Rows:
             arr = arr.astype(np.int64)
     else:
         raise TypeError(
-            f"rows must be an int, slice, int sequence/array/tensor or boolean mask, "
-            f"but got {type(key).__name__}"
+            f"rows must be an int, slice, int list/array/tensor or boolean mask, but got "
+            f"{type(key).__name__}; rows are selected by int position, not by label"
         )
     if arr.size == 0 and arr.ndim == 1:
         arr = arr.astype(np.int64)
     if arr.dtype == np.bool_:
         if arr.ndim != 1 or arr.shape[0] != n:
-            raise IndexError(
+            raise error(
                 f"a boolean row mask needs one entry per row ({n}), but got shape {tuple(arr.shape)}"
             )
         return np.flatnonzero(arr)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"row positions must be integers or booleans, but got dtype {arr.dtype}")
     if arr.ndim != 1:
-        raise IndexError(f"row positions must be one-dimensional, but got shape {tuple(arr.shape)}")
+        raise error(f"row positions must be one-dimensional, but got shape {tuple(arr.shape)}")
     idx = arr.astype(np.int64, copy=False)
     if idx.size and int(idx.view(np.uint64).max()) >= n:
         lo, hi = int(idx.min()), int(idx.max())
         if lo < -n or hi >= n:
             bad = idx[(idx < -n) | (idx >= n)][:5].tolist()
-            raise IndexError(
-                f"rows {bad} are out of range for a Message of {n} rows (valid: {-n}..{n - 1})"
+            raise error(
+                f"rows {bad} are out of range for a {what} of {n} rows (valid: {-n}..{n - 1})"
             )
         if lo < 0:
             idx = np.where(idx < 0, idx + n, idx)

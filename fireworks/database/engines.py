@@ -12,12 +12,14 @@ import threading
 import time
 import warnings
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 # Key in a pooled connection's ``info`` under which DBSource keeps the unbuffered cursor it is streaming from.
 STREAM_CURSOR = "fireworks_stream_cursor"
 
@@ -63,7 +65,7 @@ def _sqlite_on_connect(dbapi_conn, _record) -> None:
         cur.close()
 
 
-def _retry_while_locked(fn: Any) -> Any:
+def _retry_while_locked(fn: Callable[[], T]) -> T:
     """Call ``fn`` until it does not fail with SQLite's "database is locked", for up to the busy timeout."""
     import sqlite3
 

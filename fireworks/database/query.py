@@ -319,7 +319,7 @@ def _execute(
     """Run ``stmt`` on the driver's own cursor (server-side where asked and available) and return the
     column names and ``fetch(n)`` (None: all rows) giving plain tuples: no per-row SQLAlchemy objects."""
     driver = conn.dialect.driver
-    if driver not in ("psycopg", "pymysql", "mysqldb", "pysqlite"):
+    if driver not in ("psycopg", "pysqlite", *MYSQL_DRIVERS):
         result = conn.execution_options(
             stream_results=server_side, max_row_buffer=batch or 1000
         ).execute(stmt)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from fireworks import _columns as C
 from fireworks.exceptions import CycleError, PipelineError
 
 if TYPE_CHECKING:
@@ -47,67 +48,18 @@ class SourceIndexError(IndexError):
 
 
 def normalize_index(index: Any, n: int) -> int | slice | np.ndarray:
-    """Turn any supported row index into an ``int`` (non-negative), a ``slice`` or an int64 array.
+    """Turn any supported row index into an ``int`` (non-negative), a step-1 ``slice`` or an int64 array.
 
-    Bounds are checked here, so the error names the bad value and the length.
+    The rules are the Message's (:func:`fireworks._columns.row_index`); bounds are checked there, so the error
+    (a :class:`SourceIndexError`) names the bad value and the length. Stepped slices become arrays.
     """
-    if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
-        i = int(index)
-        if i < -n or i >= n:
-            raise SourceIndexError(
-                f"row index {i} is out of range for a Source of {n} rows; use -{n} <= index < {n}"
-            )
-        return i + n if i < 0 else i
-    if isinstance(index, slice):
-        start, stop, step = index.indices(n)
+    rows = C.row_index(index, n, "Source", SourceIndexError)
+    if isinstance(rows, slice):
+        start, stop, step = rows.start, rows.stop, rows.step
         if step == 1:
             return slice(start, max(start, stop))
         return np.arange(start, stop, step, dtype=np.int64)
-    arr = _to_numpy(index)
-    if arr.dtype == bool:
-        if arr.ndim != 1 or arr.shape[0] != n:
-            raise SourceIndexError(
-                f"a boolean mask must have one value per row, but got {arr.shape[0]} values for "
-                f"{n} rows"
-            )
-        return np.flatnonzero(arr)
-    if arr.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"rows are selected by int, slice, int list/array/tensor or boolean mask, but got "
-            f"{type(index).__name__} of dtype {arr.dtype}"
-        )
-    arr = arr.astype(np.int64, copy=False).reshape(-1)
-    lo, hi = int(arr.min()), int(arr.max())
-    if lo < -n or hi >= n:
-        bad = lo if lo < -n else hi
-        raise SourceIndexError(
-            f"row index {bad} is out of range for a Source of {n} rows; use -{n} <= index < {n}"
-        )
-    if lo < 0:
-        arr = np.where(arr < 0, arr + n, arr)
-    return arr
-
-
-def _to_numpy(index: Any) -> np.ndarray:
-    if isinstance(index, np.ndarray):
-        return index
-    try:
-        import torch
-
-        if isinstance(index, torch.Tensor):
-            return index.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    if hasattr(index, "to_numpy"):
-        return np.asarray(index.to_numpy())
-    if isinstance(index, (list, tuple, range)):
-        return np.asarray(index) if len(index) else np.empty(0, dtype=np.int64)
-    raise TypeError(
-        f"rows are selected by int, slice, int list/array/tensor or boolean mask, but got "
-        f"{type(index).__name__}"
-    )
+    return rows
 
 
 def index_to_array(index: int | slice | np.ndarray) -> np.ndarray:
@@ -515,15 +467,9 @@ class Source:
                 f"{type(self).__name__!r} object has no attribute {name!r} (private names are never "
                 f"looked up on inputs)"
             )
-        if _statically_has(self, name):
-            try:
-                return type(self).__getattribute__(self, name)
-            except AttributeError as err:
-                raise PipelineError(
-                    f"attribute {name!r} of {self.describe()} raised AttributeError: {err}"
-                ) from err
-        seen: set[int] = {id(self)}
-        stack = list(reversed(_inputs_of(self).values()))
+        # depth-first from this node (a property of its own that raises is reported, not skipped)
+        seen: set[int] = set()
+        stack: list[Source] = [self]
         while stack:
             node = stack.pop()
             if id(node) in seen:

@@ -127,26 +127,22 @@ def test_resume_continues_the_history(url, request, table_name) -> None:
         else request.getfixturevalue("postgres_url")
     )
     space = {"x": (-5.0, 5.0), "layers": [1, 2, 3]}
-    first = Factory(
-        identity,
-        score_x,
-        RandomGenerator(space, seed=7),
-        storage=storage,
-        study=table_name,
-        workers=2,
-        progress=False,
-    )
+
+    def factory() -> Factory:  # the same search, opened again on the same storage
+        return Factory(
+            identity,
+            score_x,
+            RandomGenerator(space, seed=7),
+            storage=storage,
+            study=table_name,
+            workers=2,
+            progress=False,
+        )
+
+    first = factory()
     assert len(first.run(max_trials=3)) == 3
     first.close()
-    second = Factory(
-        identity,
-        score_x,
-        RandomGenerator(space, seed=7),
-        storage=storage,
-        study=table_name,
-        workers=2,
-        progress=False,
-    )
+    second = factory()
     assert [t.id for t in second.history()] == [0, 1, 2]
     history = second.run(max_trials=2)
     assert [t.id for t in history] == [0, 1, 2, 3, 4]
