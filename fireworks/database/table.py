@@ -74,6 +74,8 @@ class TableSource(Source):
     """
 
     _one_to_one = True
+    # its own meaning (reads write through): a block read or its stream writes each item once
+    _fast_paths = frozenset({"blocks", "stream", "chunks"})
 
     def __init__(
         self,

@@ -23,7 +23,10 @@ from typing import Any
 import numpy as np
 
 from fireworks.cache import LFUCache, LRUCache, MessageCache, UnlimitedCache
-from fireworks.sources.base import SeededEpochs, Source, normalize_index
+from fireworks.sources.base import Source
+from fireworks.sources.epochs import SeededEpochs, epoch_of, epoch_signature
+from fireworks.sources.indexing import index_to_array, normalize_index
+from fireworks.sources.plan import take
 from fireworks.sources.transforms import LoopingSource, _only_input
 
 __all__ = ["CachingSource", "WindowShuffleSource"]
@@ -201,6 +204,7 @@ class CachingSource(Source):
     """
 
     _random_access = True
+    _fast_paths = frozenset({"blocks"})
 
     def __init__(
         self,
@@ -237,6 +241,8 @@ class CachingSource(Source):
         self._prefetcher: _Prefetcher | None = None
         self._finalizer: Any = None
         self._counts = {"hits": 0, "misses": 0, "upstream_calls": 0}
+        self._epochs: tuple[int, ...] = ()
+        self._batches: OrderedDict[int, Any] = OrderedDict()
 
     @property
     def stats(self) -> dict[str, int]:
@@ -253,6 +259,9 @@ class CachingSource(Source):
 
     def __getitem__(self, index: Any) -> Any:
         idx = normalize_index(index, len(self))
+        self._check_epoch()
+        if self._input._is_batched():
+            return self._fetch_batches(idx)
         if isinstance(idx, int):
             rows = np.array([idx], dtype=np.int64)
         elif isinstance(idx, slice):
@@ -261,10 +270,42 @@ class CachingSource(Source):
             rows = idx
         return self._fetch(rows)
 
+    def _check_epoch(self) -> None:
+        # the input's items change with the epoch of a shuffler upstream: a new epoch starts afresh
+        key = epoch_signature(self._input)
+        if key != self._epochs:
+            self._epochs = key
+            self.close()
+            with self._cond:
+                self.message_cache.clear()
+                self._batches.clear()
+
+    def _fetch_batches(self, idx: int | slice | np.ndarray) -> Any:
+        # over a batched input an item is a whole batch: cache batches, at most cache_size of them
+        out = []
+        for k in index_to_array(idx).tolist():
+            batch = self._batches.get(k)
+            if batch is None:
+                self._counts["misses"] += 1
+                self._counts["upstream_calls"] += 1
+                batch = self._input[k]
+                self._batches[k] = batch
+                if self.cache_size is not None and len(self._batches) > self.cache_size:
+                    self._batches.popitem(last=False)
+            else:
+                self._counts["hits"] += 1
+                self._batches.move_to_end(k)
+            out.append(batch)
+        if isinstance(idx, int):
+            return out[0]
+        if not out:
+            return self._input[0][0:0] if len(self._input) else _message_type()()
+        return out[0] if len(out) == 1 else _message_type().concat(out)
+
     def _fetch(self, rows: np.ndarray) -> Any:
         cache = self.message_cache
         if rows.size == 0:
-            return self._input[rows]
+            return take(self._input, rows)
         uniq = np.unique(rows)
         pf = self._prefetcher
         with self._cond:
@@ -308,7 +349,7 @@ class CachingSource(Source):
             try:
                 with self._upstream_lock:
                     self._counts["upstream_calls"] += 1
-                    miss_msg = self._input[miss_keys]
+                    miss_msg = take(self._input, miss_keys)
             finally:
                 if pf is not None:
                     with self._cond:
@@ -327,15 +368,17 @@ class CachingSource(Source):
 
     # --- prefetch ---------------------------------------------------------------------------------
     def _hint(self, index: np.ndarray) -> None:
-        if self.prefetch_rows == 0 or index.size == 0:
+        if self.prefetch_rows == 0 or index.size == 0 or self._input._is_batched():
             return
+        self._check_epoch()
         n = len(self)
         index = np.asarray(index, dtype=np.int64)
         index = index[(index >= 0) & (index < n)]
         with self._cond:
             if self._prefetcher is None or self._prefetcher.closed:
+                inp = self._input
                 self._prefetcher = _Prefetcher(
-                    self._input.__getitem__,
+                    lambda rows: take(inp, rows),
                     self.message_cache,
                     self._cond,
                     self._upstream_lock,
@@ -360,15 +403,17 @@ class CachingSource(Source):
             with self._cond:
                 pf.clear()
 
-    def reset(self) -> None:
+    def reset(self) -> CachingSource:
         self.close()
         super().reset()
+        return self
 
     def clear_cache(self) -> None:
         """Empty the cache (and any prefetched rows)."""
         self.close()
         with self._cond:
             self.message_cache.clear()
+            self._batches.clear()
 
     def __repr__(self) -> str:
         return f"CachingSource({self.message_cache!r}, policy={self.policy!r})"
@@ -420,6 +465,7 @@ class WindowShuffleSource(SeededEpochs, Source):
     _random_access = False
     _chunked = True
     _one_to_one = False
+    _fast_paths = frozenset[str]()
 
     def __init__(
         self,
@@ -466,7 +512,7 @@ class WindowShuffleSource(SeededEpochs, Source):
         for k in rng.permutation(len(bounds) - 1):
             a, b = int(bounds[k]), int(bounds[k + 1])
             if b > a:
-                yield self._input[slice(a, b)]
+                yield take(self._input, slice(a, b))
 
     def _shuffled(self, epoch: int) -> Iterator[Any]:
         Message = _message_type()
@@ -490,7 +536,7 @@ class WindowShuffleSource(SeededEpochs, Source):
             yield buffer[rng.permutation(have)]
 
     def _stream(self, start: int) -> Iterator[Any]:
-        it = self._shuffled(self.epoch)
+        it = self._shuffled(epoch_of(self))
         for _ in range(start):
             next(it, None)
         yield from it

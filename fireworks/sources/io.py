@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fireworks.sources.base import Source, _message_type, normalize_index
+from fireworks.sources.base import Source
+from fireworks.sources.errors import message_type as _message_type
+from fireworks.sources.indexing import normalize_index
 
 
 def _check_path(path: str | os.PathLike[str], kind: str) -> Path:
@@ -170,6 +172,7 @@ class ParquetSource(Source):
 
     _random_access = True
     _chunked = True
+    _fast_paths = frozenset({"blocks"})
     _transient = ("_file",)
     AUTO_WHOLE_FILE_BYTES = 512 * 2**20
     AUTO_ROW_GROUPS = 8

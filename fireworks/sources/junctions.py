@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from fireworks.sources.base import SeededEpochs, Source, _message_type, normalize_index
+from fireworks.sources.base import Source
+from fireworks.sources.epochs import SeededEpochs, epoch_of
+from fireworks.sources.errors import message_type as _message_type
+from fireworks.sources.indexing import normalize_index
+from fireworks.sources.plan import take
 
 MODES = ("random", "round_robin", "concat")
 
@@ -33,6 +37,7 @@ class AggregatorSource(SeededEpochs, Source):
     """
 
     _one_to_one = False
+    _fast_paths = frozenset({"blocks"})
 
     def __init__(
         self, inputs: Any, mode: str = "random", seed: int | None = None, *, name: str | None = None
@@ -50,7 +55,8 @@ class AggregatorSource(SeededEpochs, Source):
         """(input number, row within that input) for every row of the current epoch."""
         ins = list(self._inputs.values())
         lengths = np.array([len(i) for i in ins], dtype=np.int64)
-        key = (self.epoch, tuple(lengths.tolist()))
+        epoch = epoch_of(self)
+        key = (epoch, tuple(lengths.tolist()))
         if self._plan is not None and self._plan[0] == key:
             return self._plan[1], self._plan[2]
         labels = np.repeat(np.arange(len(ins)), lengths)
@@ -59,7 +65,7 @@ class AggregatorSource(SeededEpochs, Source):
             order = np.lexsort((labels, within))
             labels = labels[order]
         elif self.mode == "random":
-            np.random.default_rng([self.seed, self.epoch]).shuffle(labels)
+            np.random.default_rng([self.seed, epoch]).shuffle(labels)
         rows = np.empty(labels.shape[0], dtype=np.int64)
         for k in range(len(ins)):
             pos = labels == k
@@ -84,9 +90,9 @@ class AggregatorSource(SeededEpochs, Source):
         want_labels, want_rows = labels[idx], rows[idx]
         present = np.unique(want_labels)
         if present.size == 1:
-            return ins[int(present[0])][want_rows]
+            return take(ins[int(present[0])], want_rows)
         order = np.argsort(want_labels, kind="stable")
-        parts = [ins[int(k)][want_rows[want_labels == k]] for k in present]
+        parts = [take(ins[int(k)], want_rows[want_labels == k]) for k in present]
         joined = _message_type().concat(parts)
         inverse = np.empty_like(order)
         inverse[order] = np.arange(order.shape[0])
@@ -104,7 +110,7 @@ class AggregatorSource(SeededEpochs, Source):
 
     def _stream(self, start: int) -> Iterator[Any]:
         iters = [i._items(0) for i in self._inputs.values()]
-        rng = random.Random(f"{self.seed}-{self.epoch}")
+        rng = random.Random(f"{self.seed}-{epoch_of(self)}")
         produced = 0
         live = list(range(len(iters)))
         turn = 0

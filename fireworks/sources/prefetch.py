@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+from fireworks.sources import plan
 from fireworks.sources.base import Source
 
 _DONE = object()
@@ -25,6 +27,8 @@ class PrefetchSource(Source):
     """
 
     _random_access = None  # random access exactly when the input has it
+    # a pass is the input's pass, computed ahead in a thread (its stream); no blocks or windows of its own
+    _fast_paths = frozenset({"stream", "chunks"})
 
     def __init__(self, inputs: Any, depth: int = 2, *, name: str | None = None) -> None:
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
@@ -37,12 +41,13 @@ class PrefetchSource(Source):
         self._input = next(iter(self._inputs.values()))
         self.depth = depth
 
-    def _items(self, start: int) -> Iterator[Any]:
+    def _stream(self, start: int) -> Iterator[Any]:
         return _background(self._input._items(start), self.depth, self.name)
 
     def __next__(self) -> Any:
+        # next() runs ahead too: the own cursor is a planned pass, not one random access per call
         if self._own_iter is None:
-            self._own_iter = self._items(self._cursor)
+            self._own_iter = plan.items(self, self._cursor)
         item = next(self._own_iter)
         self._cursor += 1
         return item
@@ -73,7 +78,11 @@ def _background(items: Iterator[Any], depth: int, name: str) -> Iterator[Any]:
             except queue.Full:
                 continue
 
-    thread = threading.Thread(target=produce, name=f"fireworks-prefetch-{name}", daemon=True)
+    # the thread computes the items of this pass: it runs in the pass's context (its epochs)
+    ctx = contextvars.copy_context()
+    thread = threading.Thread(
+        target=ctx.run, args=(produce,), name=f"fireworks-prefetch-{name}", daemon=True
+    )
     thread.start()
     try:
         while True:

@@ -13,16 +13,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from fireworks.sources.base import (
-    BLOCK_ROWS,
-    IteratorSource,
-    SequenceSource,
-    Source,
-    _message_type,
-    index_to_array,
-    normalize_index,
-    row_to_message,
-)
+from fireworks.sources import plan
+from fireworks.sources.adapters import IteratorSource, SequenceSource, row_to_message
+from fireworks.sources.base import Source
+from fireworks.sources.errors import message_type as _message_type
+from fireworks.sources.indexing import index_to_array, normalize_index
 
 
 def _rows_as_dicts(message: Any) -> list[dict[str, Any]]:
@@ -67,7 +62,7 @@ class SourceDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         if self.source._is_batched():
             return [self[i] for i in indices]
-        return _rows_as_dicts(self.source[np.asarray(indices, dtype=np.int64)])
+        return _rows_as_dicts(plan.take(self.source, np.asarray(indices, dtype=np.int64)))
 
 
 class SourceIterableDataset(IterableDataset):
@@ -80,22 +75,12 @@ class SourceIterableDataset(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         src = self.source
-        if src.has_random_access() and not src._iterates_chunks():
-            n = len(src)
-            if src._is_batched():
-                for i in range(worker, n, workers):
-                    yield _as_dict(src[i])
-                return
-            for b, a in enumerate(range(0, n, BLOCK_ROWS)):
-                if b % workers == worker:
-                    yield from _rows_as_dicts(src[slice(a, min(a + BLOCK_ROWS, n))])
-            return
-        for k, item in enumerate(iter(src)):
-            if k % workers == worker:
-                if src._is_batched():
-                    yield _as_dict(item)
-                else:
-                    yield from _rows_as_dicts(item)
+        batched = src._is_batched()
+        for item in plan.shard(src, worker, workers):
+            if batched:
+                yield _as_dict(item)
+            else:
+                yield from _rows_as_dicts(item)
 
 
 def as_dataset(source: Source) -> SourceDataset:
@@ -124,6 +109,8 @@ class DatasetSource(SequenceSource):
     >>> src[1:3].columns, src[1:3]["0"].tolist()
     (['0', '1'], [1.0, 2.0])
     """
+
+    _fast_paths = frozenset({"blocks"})
 
     def __init__(self, dataset: Any, *, name: str | None = None) -> None:
         if not hasattr(dataset, "__getitem__") and not hasattr(dataset, "__iter__"):

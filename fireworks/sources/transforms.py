@@ -12,15 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from fireworks.sources.base import (
-    BLOCK_ROWS,
-    SeededEpochs,
-    Source,
-    _guard_iter,
-    _message_type,
-    index_to_array,
-    normalize_index,
-)
+from fireworks.sources.base import Source
+from fireworks.sources.epochs import SeededEpochs, epoch_of, epoch_signature
+from fireworks.sources.errors import message_type as _message_type
+from fireworks.sources.indexing import index_to_array, normalize_index
+from fireworks.sources.plan import sizes, take
 
 MessageFn = Callable[[Any], Any]
 
@@ -42,12 +38,6 @@ def _need_random_access(src: Source, inp: Source) -> None:
         )
 
 
-def _epochal_upstream(src: Source) -> bool:
-    from fireworks.sources.base import walk
-
-    return any(getattr(type(n), "_epochal", False) for n in walk(src))
-
-
 class FunctionSource(Source):
     """Applies ``fn`` to every Message pulled through it (lazily, on rows or whole batches).
 
@@ -61,7 +51,8 @@ class FunctionSource(Source):
     [2, 4]
     """
 
-    _row_wise = False  # fn may depend on the whole batch (padding, batch statistics)
+    # fn may depend on the whole batch (padding, batch statistics): no windows, one batch per call
+    _fast_paths = frozenset({"blocks", "stream", "chunks"})
 
     def __init__(
         self, inputs: Any, fn: MessageFn, *, per_row: bool = False, name: str | None = None
@@ -83,15 +74,10 @@ class FunctionSource(Source):
         return out
 
     def __getitem__(self, index: Any) -> Any:
-        return self._apply(self._input[index])
+        return self._apply(take(self._input, index))
 
     def __len__(self) -> int:
         return len(self._input)
-
-    def _items(self, start: int) -> Iterator[Any]:
-        if self._input._is_batched():  # one batch at a time, from the batcher's windowed pass
-            return _guard_iter(self, self._stream(start))
-        return super()._items(start)
 
     def _stream(self, start: int) -> Iterator[Any]:
         for message in self._input._items(start):
@@ -194,17 +180,21 @@ class FilterSource(Source):
         self.predicate = predicate
         self.chunk_size = int(chunk_size)
         self._index: np.ndarray | None = None
+        self._index_key: tuple[int, ...] = ()
 
     _one_to_one = False
+    _fast_paths = frozenset({"scan", "blocks"})
 
     def _positions(self) -> np.ndarray:
-        if self._index is None:
+        key = epoch_signature(self._input)
+        if self._index is None or self._index_key != key:
             n = len(self._input)
             parts = [np.empty(0, dtype=np.int64)]
             for a in range(0, n, self.chunk_size):
-                chunk = self._input[slice(a, min(a + self.chunk_size, n))]
+                chunk = take(self._input, slice(a, min(a + self.chunk_size, n)))
                 parts.append(np.flatnonzero(_as_mask(self.predicate, chunk)) + a)
             self._index = np.concatenate(parts)
+            self._index_key = key
         return self._index
 
     def __len__(self) -> int:
@@ -216,36 +206,24 @@ class FilterSource(Source):
     def __getitem__(self, index: Any) -> Any:
         self._check_random_access()
         if self._input._is_batched():
-            batch = self._input[index]
+            batch = take(self._input, index)
             return batch[_as_mask(self.predicate, batch)]
         pos = self._positions()
         idx = normalize_index(index, pos.shape[0])
         if isinstance(idx, int):
             return self._input[int(pos[idx])]
-        return self._input[pos[idx]]
+        return take(self._input, pos[idx])
 
     def _hint(self, index: np.ndarray) -> None:
         if self._index is not None and not self._input._is_batched():
             self._input._hint(self._index[index])
 
-    def _new_pass(self) -> None:
-        if self._index is not None and _epochal_upstream(self._input):
-            self._index = None
-
-    def reset(self) -> None:
-        super().reset()
-        if _epochal_upstream(self._input):
-            self._index = None
-
-    def _items(self, start: int) -> Iterator[Any]:
-        if start == 0 and self.has_random_access() and not self._input._is_batched():
-            return self._scan()
-        return super()._items(start)
-
     def _scan(self) -> Iterator[Any]:
+        # rows of a whole pass, the predicate run once per block (no positions needed)
         n = len(self._input)
-        for a in range(0, n, BLOCK_ROWS):
-            block = self._input[slice(a, min(a + BLOCK_ROWS, n))]
+        step = sizes.block_rows
+        for a in range(0, n, step):
+            block = take(self._input, slice(a, min(a + step, n)))
             kept = block[_as_mask(self.predicate, block)]
             for j in range(len(kept)):
                 yield kept[j]
@@ -276,6 +254,7 @@ class LoopingSource(Source):
 
     _random_access = True
     _one_to_one = False
+    _fast_paths = frozenset({"blocks", "scan", "stream"})
 
     def __init__(self, inputs: Any, *, name: str | None = None) -> None:
         super().__init__(inputs, name=name)
@@ -332,7 +311,8 @@ class LoopingSource(Source):
         everything = self._everything()
         return everything[normalize_index(index, len(everything))]
 
-    def _items(self, start: int) -> Iterator[Any]:
+    def _stream(self, start: int) -> Iterator[Any]:
+        # rows as they are read: the first row comes before the input is read to its end
         i = start
         while True:
             self._read_until(i + 1)
@@ -341,9 +321,14 @@ class LoopingSource(Source):
             yield self[i]
             i += 1
 
-    def reset(self) -> None:
+    def _scan(self) -> Iterator[Any]:
+        return self._stream(0)
+
+    def reset(self) -> LoopingSource:
+        """Rewind the cursor; the rows read so far are kept (the input is not read again)."""
         self._cursor = 0
         self._drop_own_iter()
+        return self
 
 
 class ShufflerSource(SeededEpochs, Source):
@@ -361,6 +346,7 @@ class ShufflerSource(SeededEpochs, Source):
     """
 
     _one_to_one = False
+    _fast_paths = frozenset({"blocks"})
 
     def __init__(
         self,
@@ -375,18 +361,21 @@ class ShufflerSource(SeededEpochs, Source):
         _need_random_access(self, self._input)
         self._init_epochs(seed)
         self.hint_window = int(hint_window)
-        self._perm: np.ndarray | None = None
-        self._perm_key: tuple[int, int] = (-1, -1)
+        self._perms: dict[tuple[int, int], np.ndarray] = {}
         self._hinted = 0
 
     def permutation(self) -> np.ndarray:
-        """The permutation of the current epoch (computed on first use)."""
+        """The permutation of the epoch served now (a pass's own epoch; computed on first use)."""
         n = len(self._input)
-        if self._perm is None or self._perm_key != (self.epoch, n):
-            self._perm = np.random.default_rng([self.seed, self.epoch]).permutation(n)
-            self._perm_key = (self.epoch, n)
+        key = (epoch_of(self), n)
+        perm = self._perms.get(key)
+        if perm is None:
+            perm = np.random.default_rng([self.seed, key[0]]).permutation(n)
+            if len(self._perms) >= 2:  # two passes in flight at once keep theirs
+                self._perms.pop(next(iter(self._perms)))
+            self._perms[key] = perm
             self._hinted = 0
-        return self._perm
+        return perm
 
     def __len__(self) -> int:
         return len(self._input)
@@ -399,7 +388,7 @@ class ShufflerSource(SeededEpochs, Source):
         rows = perm[idx]
         if isinstance(idx, slice) and self._wants_hints():
             self._hint_after(idx.stop, idx.stop - idx.start)
-        return self._input[rows]
+        return take(self._input, rows)
 
     def _hint_after(self, stop: int, width: int) -> None:
         perm = self.permutation()
@@ -434,6 +423,7 @@ class BatchingSource(Source):
     """
 
     _one_to_one = False
+    _fast_paths = frozenset({"blocks", "windows", "stream"})
 
     def __init__(
         self,
@@ -441,7 +431,7 @@ class BatchingSource(Source):
         batch_size: int,
         drop_last: bool = False,
         *,
-        window_rows: int = 16384,
+        window_rows: int | None = None,
         name: str | None = None,
     ):
         if (
@@ -454,12 +444,13 @@ class BatchingSource(Source):
         self._input = _only_input(self)
         self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)
-        self.window_rows = int(window_rows)
+        self.window_rows = None if window_rows is None else int(window_rows)
 
     def _windows(self, start: int) -> Iterator[tuple[Any, list[tuple[int, int]]]] | None:
         # a pass fetches several batches' rows with one call and slices them; row-wise nodes between
-        # here and the consumer then run once per window, not once per batch
-        if not self._input.has_random_access():
+        # here and the consumer then run once per window, not once per batch. Over batches the input's
+        # items are not rows, so there are no windows to cut.
+        if not self._input.has_random_access() or self._input._is_batched():
             return None
         return self._window_iter(start)
 
@@ -467,14 +458,14 @@ class BatchingSource(Source):
         n_rows = len(self._input)
         bs = self.batch_size
         n = n_rows // bs if self.drop_last else -(-n_rows // bs)
-        per = max(1, self.window_rows // bs)
+        per = max(1, (self.window_rows or sizes.window_rows) // bs)
         hints = self._wants_hints()
         for b0 in range(start, n, per):
             b1 = min(n, b0 + per)
             r0, r1 = b0 * bs, min(b1 * bs, n_rows)
             if hints and r1 < n_rows:
                 self._input._hint(np.arange(r1, min(r1 + (r1 - r0), n_rows), dtype=np.int64))
-            window = self._input[slice(r0, r1)]
+            window = take(self._input, slice(r0, r1))
             bounds = [(k * bs - r0, min(k * bs + bs, n_rows) - r0) for k in range(b0, b1)]
             yield window, bounds
 
@@ -496,12 +487,12 @@ class BatchingSource(Source):
             start, stop = idx * bs, min(idx * bs + bs, n_rows)
             if stop < n_rows and self._wants_hints():
                 self._input._hint(np.arange(stop, min(stop + bs, n_rows), dtype=np.int64))
-            return self._input[slice(start, stop)]
+            return take(self._input, slice(start, stop))
         batches = index_to_array(idx)
         starts = batches * bs
         lengths = np.minimum(starts + bs, n_rows) - starts
         rows = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        return self._input[rows]
+        return take(self._input, rows)
 
     def _hint(self, index: np.ndarray) -> None:
         if self._input.has_random_access() and index.size:
@@ -515,6 +506,16 @@ class BatchingSource(Source):
     def _stream(self, start: int) -> Iterator[Any]:
         message_type = _message_type()
         bs = self.batch_size
+        if self._input._is_batched():  # batches of batches: bs input items per batch, as b[i] has
+            group: list[Any] = []
+            for item in self._input._items(start * bs):
+                group.append(item)
+                if len(group) == bs:
+                    yield message_type.concat(group)
+                    group = []
+            if group and not self.drop_last:
+                yield message_type.concat(group)
+            return
         pending: list[Any] = []
         have = 0
         produced = 0
@@ -545,6 +546,7 @@ class RepeaterSource(Source):
     """
 
     _one_to_one = False
+    _fast_paths = frozenset({"blocks", "stream"})
 
     def __init__(self, inputs: Any, repetitions: int, *, name: str | None = None) -> None:
         if (
@@ -570,8 +572,8 @@ class RepeaterSource(Source):
         if isinstance(idx, slice) and idx.stop > idx.start:
             base = (idx.start // n) * n
             if idx.stop <= base + n:
-                return self._input[slice(idx.start - base, idx.stop - base)]
-        return self._input[index_to_array(idx) % n]
+                return take(self._input, slice(idx.start - base, idx.stop - base))
+        return take(self._input, index_to_array(idx) % n)
 
     def _hint(self, index: np.ndarray) -> None:
         if self._input.has_random_access():
@@ -600,6 +602,7 @@ class IndexMapSource(Source):
     """
 
     _one_to_one = False
+    _fast_paths = frozenset({"blocks"})
 
     def __init__(self, inputs: Any, index: Any, *, name: str | None = None) -> None:
         super().__init__(inputs, name=name)
@@ -623,7 +626,7 @@ class IndexMapSource(Source):
         idx = normalize_index(index, mapping.shape[0])
         if isinstance(idx, int):
             return self._input[int(mapping[idx])]
-        return self._input[mapping[idx]]
+        return take(self._input, mapping[idx])
 
     def _hint(self, index: np.ndarray) -> None:
         self._input._hint(self.index[index])
@@ -671,6 +674,9 @@ class ToTensorSource(Source):
     ['x']
     """
 
+    # converting columns commutes with slicing rows: windows of batches pass through
+    _fast_paths = frozenset({"blocks", "windows", "stream", "chunks"})
+
     def __init__(
         self,
         inputs: Any,
@@ -692,7 +698,7 @@ class ToTensorSource(Source):
         return self._convert(window)
 
     def __getitem__(self, index: Any) -> Any:
-        return self._convert(self._input[index])
+        return self._convert(take(self._input, index))
 
     def __len__(self) -> int:
         return len(self._input)

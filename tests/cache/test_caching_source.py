@@ -29,6 +29,8 @@ from fireworks.sources.base import index_to_array, normalize_index
 class Counting(Source):
     """A real random-access Source that records every call it serves (optionally slow or failing)."""
 
+    _fast_paths = frozenset({"blocks"})  # its __getitem__ takes every index form
+
     def __init__(self, n: int, delay: float = 0.0, fail: set[int] | None = None) -> None:
         super().__init__()
         self.n, self.delay, self.fail = n, delay, fail or set()

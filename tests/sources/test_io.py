@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fireworks import Message, PipelineError
-from fireworks.sources import CSVSource, FunctionSource, JSONLinesSource, ParquetSource
+from fireworks.sources import CSVSource, FunctionSource, JSONLinesSource, ParquetSource, plan
 
 
 @pytest.fixture
@@ -88,6 +88,6 @@ def test_a_consumer_far_behind_reads_privately_with_bounded_memory(files) -> Non
     fast, slow = iter(src), iter(src)
     first_slow = next(slow)
     rest_fast = list(fast)  # 100 chunks ahead: the shared buffer must not grow with it
-    assert len(src._hub.buffer) <= src._max_lag
+    assert len(src._hub.buffer) <= plan.sizes.max_lag
     rest_slow = list(slow)
     assert Message.concat(rest_fast) == Message.concat([first_slow, *rest_slow])
