@@ -401,7 +401,7 @@ class Source:
         return any(i._is_batched() for i in _inputs_of(self).values())
 
     def __next__(self) -> Message:
-        if self.has_random_access():
+        if self.has_random_access() and not self._iterates_chunks():
             i = self._cursor
             if i >= len(self):
                 raise StopIteration
