@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYSQL_STAMP := $(VENV)/.installed-mysql
 
-.PHONY: setup demo test lint typecheck pytest docs bench clean
+.PHONY: setup demo test lint typecheck pytest nightly docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) $(MYSQL_STAMP)
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+
+# the long runs (the differential harness of the Source core, real DataLoader workers); `make pytest` runs
+# a short profile of the same harness every time
+nightly: $(STAMP) $(MYSQL_STAMP)
+	$(BIN)/pytest -q -m nightly
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

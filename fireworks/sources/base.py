@@ -19,6 +19,7 @@ import numpy as np
 
 from fireworks.exceptions import CycleError, PipelineError
 from fireworks.sources import plan
+from fireworks.sources.epochs import PASS_EPOCHS, epochal_nodes
 from fireworks.sources.errors import guard, guard_iter, message_type, pipeline_error
 from fireworks.sources.graph import _inputs_of, find_attribute, walk
 from fireworks.sources.indexing import SourceIndexError, index_to_array, normalize_index
@@ -277,9 +278,9 @@ class Source:
     def __getitem__(self, index: Any) -> Message:
         self._check_random_access()
         ins = list(_inputs_of(self).values())
+        idx = normalize_index(index, len(self))  # len(self): a subclass's __len__ bounds its items
         if len(ins) == 1:
-            return plan.take(ins[0], index)
-        idx = normalize_index(index, len(self))
+            return plan.take(ins[0], idx)
         out = plan.take(ins[0], idx)
         for inp in ins[1:]:
             out = out.merge(plan.take(inp, idx))
@@ -383,16 +384,28 @@ class Source:
                 f"serve a second pass while one is under way; finish the first pass, or read it once "
                 f"into LoopingSource(src) (src.loop()) or src.cache() and iterate that"
             )
+        # the pass reads the epochs upstream as they are when it starts, although reset() may move them
+        epochs = PASS_EPOCHS.get()
+        if epochs is None:
+            epochs = {id(n): int(n.epoch) for n in epochal_nodes(self)}  # type: ignore[attr-defined]
         self.__dict__["_cursor_busy"] = True
         try:
-            self.reset()
-            for _ in range(start):
-                next(self)
+            token = PASS_EPOCHS.set(epochs)
+            try:
+                self.reset()
+                for _ in range(start):
+                    next(self)
+            finally:
+                PASS_EPOCHS.reset(token)
             while True:
+                token = PASS_EPOCHS.set(epochs)
                 try:
-                    yield next(self)
+                    item = next(self)
                 except StopIteration:
                     return
+                finally:
+                    PASS_EPOCHS.reset(token)
+                yield item
         finally:
             self.__dict__["_cursor_busy"] = False
 

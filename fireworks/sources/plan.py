@@ -113,12 +113,21 @@ def stream(node: Source, start: int) -> Iterator[Message]:
     """A forward pass over a stream; passes that start together share one read (fan-out)."""
     from fireworks.sources.fanout import Hub
 
-    if start == 0:
+    if start == 0 or not node._can_reread():
+        # a stream that cannot be opened twice is shared even by passes that resume part-way
         hub = node._hub
         if hub is None or not hub.joinable():
             hub = node._hub = Hub(node, sizes.max_lag if node._max_lag is None else node._max_lag)
-        return hub.reader()
+        reader = hub.reader()
+        return reader if start == 0 else _skip(reader, start)
     return guard_iter(node, node._stream(start))
+
+
+def _skip(it: Iterator[Message], count: int) -> Iterator[Message]:
+    for _ in range(count):
+        if next(it, None) is None:
+            return
+    yield from it
 
 
 def take(node: Source, index: Any) -> Message:

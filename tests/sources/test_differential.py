@@ -1,0 +1,236 @@
+"""The differential harness: random pipelines, every consumption path, one meaning.
+
+Hypothesis builds pipelines from every toolbox node (map, filter, shuffle, batch — batches of batches too —,
+repeat, index map, cache, prefetch, to-tensors, a column merge of two branches, an aggregator junction) and
+user-style subclasses (``__getitem__`` only, ``__getitem__`` for ints only, ``__next__``/``reset`` only,
+``__len__`` only) over Message, list, iterator, CSV and Parquet roots, with the core's internal block,
+window and lag sizes set tiny. Each pipeline must give the reference items through ``iter``, ``next()``,
+every index form, ``as_dataset``, ``as_iterable_dataset`` merged over workers, ``.prefetch()``/``.cache()``
+appended, a pass resumed from its state, and the save/load sequence (:mod:`fireworks.testing`).
+
+A short profile runs in every test run; ``pytest -m nightly`` runs the long one (and real DataLoader
+worker processes).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fireworks import Message, PipelineError
+from fireworks.sources import (
+    AggregatorSource,
+    CSVSource,
+    IteratorSource,
+    ParquetSource,
+    SequenceSource,
+    Source,
+)
+from fireworks.testing import check_consumption, check_save_load, small_sizes
+
+FILES = Path(tempfile.mkdtemp(prefix="fireworks-differential-"))
+
+
+class AddZ(Source):
+    """``__getitem__`` only, calling ``super()`` (the documented style)."""
+
+    def __getitem__(self, index):
+        m = super().__getitem__(index)
+        m["z"] = m["x"] * 10
+        return m
+
+
+class IntsOnly(Source):
+    """``__getitem__`` for ints only (and ``__len__``): anything else is refused."""
+
+    def __getitem__(self, index):
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"IntsOnly takes one int, got {type(index).__name__}")
+        return self.inputs["input"][int(index)]
+
+    def __len__(self) -> int:
+        return len(self.inputs["input"])
+
+
+class NextOnly(Source):
+    """``__next__``/``reset`` only, around ``super().__next__()``."""
+
+    def __next__(self):
+        m = super().__next__()
+        return {c: m[c] for c in m.columns}  # a dict of columns, as users write it
+
+    def reset(self):
+        super().reset()
+        return self
+
+
+class LenCap(Source):
+    """``__len__`` only: one item fewer than the input."""
+
+    def __len__(self) -> int:
+        return max(0, super().__len__() - 1)
+
+
+def _rows(n: int) -> list[dict[str, Any]]:
+    return [{"x": i, "y": i / 2} for i in range(n)]
+
+
+def _root(kind: str, n: int, chunk: int) -> Source:
+    if kind == "message":
+        return Source(Message({"x": np.arange(n), "y": np.arange(n) / 2}))
+    if kind == "list":
+        return SequenceSource(_rows(n))
+    if kind == "iterator":
+        return IteratorSource(iter(_rows(n)))
+    table = pa.table({"x": np.arange(n), "y": np.arange(n) / 2})
+    if kind == "csv":
+        path = FILES / f"d{n}.csv"
+        if not path.exists():
+            lines = ["x,y"] + [f"{i},{i / 2}" for i in range(n)]
+            path.write_text("\n".join(lines) + "\n")
+        return CSVSource(path, chunk_size=chunk)
+    path = FILES / f"d{n}-{chunk}.parquet"
+    if not path.exists():
+        pq.write_table(table, path, row_group_size=chunk)
+    return ParquetSource(path)
+
+
+def _double_y(m: Message) -> Message:
+    out = Message(m)
+    out["y"] = m["y"] * 2
+    return out
+
+
+def _apply(src: Source, step: tuple[Any, ...]) -> Source:
+    op = step[0]
+    if op in ("shuffle", "index") and not src.has_random_access():
+        src = src.loop()
+    if op == "map":
+        return src.map(_double_y)
+    if op == "filter":
+        k = step[1]
+        return src.filter(lambda m: m["x"] % k != 0)
+    if op == "shuffle":
+        return src.shuffle(seed=step[1])
+    if op == "batch":
+        return src.batch(step[1], drop_last=step[2])
+    if op == "repeat":
+        return src.repeat(step[1])
+    if op == "index":
+        n = len(src)
+        picks = np.random.default_rng(step[1]).integers(0, n, size=min(n, 7)) if n else []
+        return _index_map(src, picks)
+    if op == "cache":
+        return src.cache(step[1])
+    if op == "prefetch":
+        return src.prefetch(2)
+    if op == "to_tensors":
+        return src.to_tensors()
+    if op == "merge":
+        return Source({"left": src, "right": src.map(lambda m: Message({"w": m["x"]}))})
+    if op == "aggregate":
+        return AggregatorSource([src, src.map(lambda m: m)], mode=step[1], seed=1)
+    if op == "addz":
+        return AddZ(src)
+    if op == "ints_only":
+        return IntsOnly(src)
+    if op == "next_only":
+        return NextOnly(src)
+    if op == "len_cap":
+        return LenCap(src)
+    raise AssertionError(op)
+
+
+def _index_map(src: Source, picks: Any) -> Source:
+    from fireworks.sources import IndexMapSource
+
+    return IndexMapSource(src, np.asarray(picks, dtype=np.int64))
+
+
+steps = st.one_of(
+    st.just(("map",)),
+    st.tuples(st.just("filter"), st.integers(2, 4)),
+    st.tuples(st.just("shuffle"), st.integers(0, 3)),
+    st.tuples(st.just("batch"), st.integers(1, 5), st.booleans()),
+    st.tuples(st.just("repeat"), st.integers(0, 2)),
+    st.tuples(st.just("index"), st.integers(0, 3)),
+    st.tuples(st.just("cache"), st.sampled_from([None, 3])),
+    st.just(("prefetch",)),
+    st.just(("to_tensors",)),
+    st.just(("merge",)),
+    st.tuples(st.just("aggregate"), st.sampled_from(["concat", "round_robin", "random"])),
+    st.just(("addz",)),
+    st.just(("ints_only",)),
+    st.just(("next_only",)),
+    st.just(("len_cap",)),
+)
+pipelines = st.tuples(
+    st.sampled_from(["message", "list", "iterator", "csv", "parquet"]),
+    st.integers(1, 25),
+    st.integers(1, 6),
+    st.lists(steps, max_size=4),
+)
+
+
+def _make(spec: tuple[Any, ...]):
+    kind, n, chunk, ops = spec
+
+    def make() -> Source:
+        src = _root(kind, n, chunk)
+        for step in ops:
+            src = _apply(src, step)
+        return src
+
+    return make
+
+
+#: the documented errors a pipeline may raise instead of giving items: an iterator root can be read once
+DOCUMENTED = {"iterator": "one-shot iterator that was already read"}
+
+
+def _check(spec: tuple[Any, ...], dataloader: bool = False) -> None:
+    make = _make(spec)
+    with small_sizes():
+        for check in (check_consumption, check_save_load):
+            try:
+                if check is check_consumption:
+                    ints_only = bool(spec[3]) and spec[3][-1][0] == "ints_only"
+                    check_consumption(make, dataloader=dataloader, index_forms=not ints_only)
+                else:
+                    check_save_load(make)
+            except PipelineError as err:
+                if DOCUMENTED.get(spec[0], "\0") not in str(err):
+                    raise
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+@given(pipelines)
+def test_every_path_gives_the_same_items(spec) -> None:
+    _check(spec)
+
+
+@pytest.mark.nightly
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pipelines)
+def test_every_path_gives_the_same_items_long(spec) -> None:
+    _check(spec, dataloader=True)
+
+
+def test_an_index_form_a_user_getitem_does_not_take_is_never_passed_to_it() -> None:
+    src = IntsOnly(Source(Message({"x": np.arange(6)}))).shuffle(seed=0).batch(4)
+    assert sorted(np.concatenate([m["x"].to_numpy() for m in src]).tolist()) == list(range(6))
+    with pytest.raises(PipelineError, match="IntsOnly takes one int"):
+        IntsOnly(Source(Message({"x": np.arange(6)})))[0:2]
