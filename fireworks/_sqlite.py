@@ -52,11 +52,58 @@ def retry_while_locked(fn: Callable[[], T], timeout_s: float = BUSY_TIMEOUT_MS /
         pause = min(pause * 2, 0.25)
 
 
+def check_file(path: str) -> None:
+    """Refuse an SQLite file that is visibly cut short: smaller than its own header says it is.
+
+    SQLite reads the pages missing from a truncated file as zeros and can return rows whose values are all
+    NULL without any error, so the size is checked before the file is used. The header's page count is
+    trusted only when SQLite marks it valid, and not while a WAL file is present (a checkpoint in progress
+    writes page 1 before it extends the file).
+    """
+    import os
+    import struct
+
+    from fireworks.exceptions import CorruptFileError
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError:
+        return
+    fix = "restore the file from a copy; `sqlite3 FILE .recover` can rescue what is left"
+    if 0 < size < 512:  # SQLite would take it for an empty database
+        raise CorruptFileError(
+            path, f"it has {size} bytes, fewer than an SQLite header (cut short)", fix
+        )
+    if size == 0 or not header.startswith(b"SQLite format 3\0"):
+        return  # empty (a new database), or not SQLite at all: SQLite itself says so
+    wal = path + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        return
+    (page_size,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if page_size == 1 else page_size
+    (pages, counter, valid_for) = (
+        struct.unpack(">I", header[28:32])[0],
+        header[24:28],
+        header[92:96],
+    )
+    if pages and counter == valid_for and size < pages * page_size:
+        raise CorruptFileError(
+            path,
+            f"it has {size} bytes but its header says {pages} pages of {page_size} bytes (cut short)",
+            fix,
+        )
+
+
 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
     # let SQLAlchemy, not the sqlite3 module, decide when transactions begin (DDL inside them, SAVEPOINT)
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     try:
+        for _seq, name, file in cur.execute("PRAGMA database_list").fetchall():
+            if name == "main" and file:
+                check_file(file)
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
         # WAL is a property of the file: set it only when it is not set yet. Setting it can fail at once with
@@ -80,11 +127,38 @@ def _on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+# what SQLite says when the file itself is damaged (cut short, overwritten, not a database)
+_DAMAGE = ("malformed", "not a database", "file is encrypted", "disk image")
+
+
+def _on_error(context: Any) -> BaseException | None:
+    err = context.original_exception
+    if not isinstance(err, sqlite3.DatabaseError) or not any(d in str(err) for d in _DAMAGE):
+        return None
+    from fireworks.exceptions import CorruptFileError
+
+    path = context.engine.url.database if context.engine is not None else None
+    if not path or path == ":memory:":
+        return None
+    damaged = CorruptFileError(
+        path,
+        f"SQLite cannot read it, it may be cut short or overwritten ({err})",
+        "restore the file from a copy; `sqlite3 FILE .recover` can rescue what is left",
+    )
+    damaged.__cause__ = context.sqlalchemy_exception
+    return damaged
+
+
 def prepare_sqlite(engine: sa.Engine) -> sa.Engine:
-    """Give an SQLite ``engine`` the Fireworks connection policy (idempotent); other dialects are returned as is."""
+    """Give an SQLite ``engine`` the Fireworks connection policy (idempotent); other dialects are returned as is.
+
+    Besides the pragmas and transactions above, an error SQLite raises because the file is damaged comes out
+    as :class:`~fireworks.exceptions.CorruptFileError` naming the file.
+    """
     if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _on_connect):
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "handle_error", _on_error)
     return engine
 
 

@@ -26,6 +26,7 @@ REPORTED = (
     ("server_kills", "connections ended by the database server"),
     ("truncations", "truncations tried"),
     ("random_files", "random or overwritten files tried"),
+    ("line_boundary_cuts", "CSV/JSONL cut at a line break (read exact rows)"),
     ("rows_checked", "rows checked"),
     ("lost", "rows lost"),
     ("duplicated", "rows duplicated"),
