@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from fireworks._sqlite import immediate
 from fireworks.database.bulk import (
     bulk_insert,
     copy_binary,
@@ -159,15 +160,23 @@ class TableSource(Source):
                 cols.insert(0, pk)
                 specs = {"id": ColumnSpec("int", "int64", nullable=False), **specs}
         new = sa.Table(self.table_name, sa.MetaData(), *cols)
-        if (
-            self._open() and self.dialect != "mysql"
-        ):  # transactional DDL, in the pending transaction
-            new.create(self._conn, checkfirst=True)  # type: ignore[arg-type]
-            save_specs(self._conn, self.table_name, specs)  # type: ignore[arg-type]
-        else:
-            with self.engine.begin() as conn:
-                new.create(conn, checkfirst=True)
-                save_specs(conn, self.table_name, specs)
+        try:
+            if self._open() and self.dialect != "mysql":
+                # transactional DDL, in the pending transaction; a savepoint so that losing a race to
+                # create the table rolls back only the attempt
+                with self._conn.begin_nested():  # type: ignore[union-attr]
+                    new.create(self._conn, checkfirst=True)  # type: ignore[arg-type]
+                    save_specs(self._conn, self.table_name, specs)  # type: ignore[arg-type]
+            else:
+                with self.engine.connect() as conn:
+                    immediate(conn)
+                    with conn.begin():
+                        new.create(conn, checkfirst=True)
+                        save_specs(conn, self.table_name, specs)
+        except sa.exc.DBAPIError:
+            with self.engine.connect() as conn:  # another process created it first: use theirs
+                if not sa.inspect(conn).has_table(self.table_name):
+                    raise
         self._table = None
         table = self.table
         assert table is not None
@@ -234,6 +243,9 @@ class TableSource(Source):
             self._conn, self._tx, self._pid = None, None, os.getpid()
         if self._conn is None:
             self._conn = self.engine.connect()
+            immediate(
+                self._conn
+            )  # SQLite: take the write lock first, so a read-then-write cannot fail half-way
             self._tx = self._conn.begin()
             _OPEN.add(self)
         return self._conn
