@@ -307,7 +307,20 @@ class TableSource(Source):
         try:
             out = write(conn, 0, n)
         except errors as err:
-            sp.rollback()
+            lost = bool(getattr(err, "connection_invalidated", False) or conn.invalidated)
+            if not lost:
+                try:
+                    sp.rollback()
+                except errors:  # the rollback fails too: the connection itself is gone
+                    lost = True
+            if lost:
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
+                raise DatabaseError(
+                    f"{what} into table {self.table_name!r} failed: the connection to the database was "
+                    f"lost ({getattr(err, 'orig', None) or err}); nothing since the last commit was "
+                    f"written, so write it again"
+                ) from err
             bad = self._locate(conn, write, n, errors)
             row = {c: _show(v, bad) for c, v in cols.items()}
             cause = getattr(err, "orig", None) or err
