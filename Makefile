@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYSQL_STAMP := $(VENV)/.installed-mysql
 
-.PHONY: setup demo test lint typecheck pytest docs bench clean
+.PHONY: setup demo test lint typecheck pytest faults docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) $(MYSQL_STAMP)
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
+
+# the fault-injection suite alone (also part of `make pytest`); FIREWORKS_FAULT_POINTS=200 for a thorough run
+faults: $(STAMP) $(MYSQL_STAMP)
+	$(BIN)/pytest -q -m faults tests/faults
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

@@ -188,9 +188,8 @@ class DBSource(Source):
                         rows = fetch(self.batch_size)
                         cols = _transpose(rows, len(names))
                 except Exception:
-                    _drop_connection(
-                        conn
-                    )  # e.g. the server ended it: never hand it back to the pool
+                    # e.g. the server ended it: never hand it back to the pool
+                    _drop_connection(conn)
                     raise
                 if not rows:
                     return

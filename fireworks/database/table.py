@@ -174,7 +174,7 @@ class TableSource(Source):
                         new.create(conn, checkfirst=True)
                         save_specs(conn, self.table_name, specs)
         except sa.exc.DBAPIError:
-            with self.engine.connect() as conn:  # another process created it first: use theirs
+            with self._reading() as conn:  # another process created it first: use theirs
                 if not sa.inspect(conn).has_table(self.table_name):
                     raise
         self._table = None
@@ -243,9 +243,8 @@ class TableSource(Source):
             self._conn, self._tx, self._pid = None, None, os.getpid()
         if self._conn is None:
             self._conn = self.engine.connect()
-            immediate(
-                self._conn
-            )  # SQLite: take the write lock first, so a read-then-write cannot fail half-way
+            # SQLite: take the write lock first, so a read-then-write cannot fail half-way
+            immediate(self._conn)
             self._tx = self._conn.begin()
             _OPEN.add(self)
         return self._conn
