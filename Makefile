@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYSQL_STAMP := $(VENV)/.installed-mysql
 
-.PHONY: setup demo test lint typecheck pytest nightly docs bench clean
+.PHONY: setup demo test lint typecheck pytest nightly faults docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ pytest: $(STAMP) $(MYSQL_STAMP)
 # a short profile of the same harness every time
 nightly: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pytest -q -m nightly
+
+# the fault-injection suite alone (also part of `make pytest`); FIREWORKS_FAULT_POINTS=200 for a thorough run
+faults: $(STAMP) $(MYSQL_STAMP)
+	$(BIN)/pytest -q -m faults tests/faults
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

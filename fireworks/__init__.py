@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "PipelineError": "fireworks.exceptions",
     "CycleError": "fireworks.exceptions",
     "MissingDependencyError": "fireworks.exceptions",
+    "CorruptFileError": "fireworks.exceptions",
     # message
     "Message": "fireworks.message",
     # sources
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover - static imports for type checkers and IDE
     from fireworks.cache import LFUCache, LRUCache, MessageCache, UnlimitedCache
     from fireworks.database import DBSource, TableSource
     from fireworks.exceptions import (
+        CorruptFileError,
         CycleError,
         FireworksError,
         MissingDependencyError,

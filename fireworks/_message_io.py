@@ -19,12 +19,14 @@ import torch
 
 from fireworks import _columns as C
 from fireworks._columns import Column
+from fireworks.exceptions import CorruptFileError
 from fireworks.message import Message
 
 META_KEY = b"fireworks"
 ATTRS_KEY = "fireworks_tensors"
 ARRAYS_KEY = "fireworks_arrays"
 FORMAT_VERSION = 1
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # what an Arrow IPC stream writer writes when it closes
 
 
 def _torch_dtype(name: str) -> torch.dtype:
@@ -263,16 +265,71 @@ def save(m: Message, file: str | os.PathLike[str] | IO[bytes]) -> None:
     file.write(sink.getvalue().to_pybytes())
 
 
+def _name_of(file: Any) -> str:
+    if isinstance(file, (str, os.PathLike)):
+        return os.fspath(file)
+    name = getattr(file, "name", None)
+    return (
+        str(name) if isinstance(name, (str, os.PathLike)) else f"the {type(file).__name__} stream"
+    )
+
+
 def load(file: str | os.PathLike[str] | IO[bytes]) -> Message:
+    """Read a Message saved by :func:`save`; a damaged file raises CorruptFileError naming it.
+
+    Damage is detected by Arrow (a stream cut inside a batch, bytes that are no Arrow stream, buffers that do
+    not fit their arrays: ``validate(full=True)``) and by the row count the file records in its metadata (a
+    stream cut between batches, or right after its schema, would otherwise read as fewer rows).
+    """
+    name = _name_of(file)
+    fix = "load an earlier copy, or save the Message again"
     try:
         if isinstance(file, (str, os.PathLike)):
             with pa.OSFile(os.fspath(file), "rb") as source:
                 table = pa.ipc.open_stream(source).read_all()
+                size = source.size()
+                ending = source.read_at(len(_EOS), size - len(_EOS)) if size >= len(_EOS) else b""
+            if ending != _EOS:
+                raise CorruptFileError(
+                    name,
+                    "it ends without Arrow's end-of-stream marker (the file was cut short)",
+                    fix,
+                )
         else:
             table = pa.ipc.open_stream(file).read_all()
-    except pa.ArrowInvalid as err:
-        raise ValueError(f"not a saved Message (expected an Arrow IPC stream): {err}") from err
-    return from_arrow(table)
+        table.validate(full=True)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise CorruptFileError(
+            name,
+            f"it is not a saved Message or it was cut short (expected an Arrow IPC stream: {err})",
+            fix,
+        ) from err
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    if raw is not None:
+        try:
+            rows = json.loads(raw).get("rows")
+        except (ValueError, AttributeError) as err:
+            raise CorruptFileError(
+                name, f"its Message metadata is not valid JSON ({err})", fix
+            ) from err
+        if isinstance(rows, int) and rows != table.num_rows:
+            raise CorruptFileError(
+                name,
+                f"it holds {table.num_rows} of the {rows} rows it was saved with (the file was cut short)",
+                fix,
+            )
+    try:
+        return from_arrow(table)
+    except CorruptFileError:
+        raise
+    except (pa.ArrowException, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CorruptFileError(
+            name,
+            f"its columns do not match its Message metadata ({type(err).__name__}: {err})",
+            fix,
+        ) from err
 
 
 # --- repr --------------------------------------------------------------------------------------------------

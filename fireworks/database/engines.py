@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import warnings
 import weakref
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-T = TypeVar("T")
+from fireworks._sqlite import BUSY_TIMEOUT_MS, prepare_sqlite, retry_while_locked
+
+# the SQLite connection policy lives in fireworks._sqlite (shared with experiments and Factory storage)
+SQLITE_BUSY_TIMEOUT_MS = BUSY_TIMEOUT_MS
+_retry_while_locked = retry_while_locked
 # Key in a pooled connection's ``info`` under which DBSource keeps the unbuffered cursor it is streaming from.
 STREAM_CURSOR = "fireworks_stream_cursor"
 
@@ -44,47 +45,6 @@ def has_mysql_fast_path(conn: sa.Engine | sa.Connection) -> bool:
     return dialect_name(conn) == "mysql" and conn.dialect.driver in MYSQL_DRIVERS
 
 
-def _sqlite_on_connect(dbapi_conn, _record) -> None:
-    # let SQLAlchemy, not the sqlite3 module, decide when transactions begin (needed for SAVEPOINT)
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-
-        # WAL is a property of the file: set it only when it is not set yet. Setting it can fail at once with
-        # "database is locked" while another process opens or closes the file (SQLite does not apply the busy
-        # timeout there), which made a worker's first read fail about one time in ten; so retry it.
-        def use_wal() -> None:
-            mode = str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-            if mode not in ("wal", "memory"):
-                cur.execute("PRAGMA journal_mode = WAL")
-
-        _retry_while_locked(use_wal)
-        cur.execute("PRAGMA synchronous = NORMAL")
-    finally:
-        cur.close()
-
-
-def _retry_while_locked(fn: Callable[[], T]) -> T:
-    """Call ``fn`` until it does not fail with SQLite's "database is locked", for up to the busy timeout."""
-    import sqlite3
-
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    pause = 0.005
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as err:
-            if "locked" not in str(err) or time.monotonic() > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 0.25)
-
-
-def _sqlite_on_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
-
-
 def _close_stream_cursor(_dbapi_conn: Any, record: Any, _state: Any = None) -> None:
     """Pool reset hook: close a streaming (unbuffered) cursor left on a connection before it is reused.
 
@@ -100,11 +60,7 @@ def _close_stream_cursor(_dbapi_conn: Any, record: Any, _state: Any = None) -> N
 
 
 def _prepare(engine: sa.Engine) -> sa.Engine:
-    if engine.dialect.name == "sqlite" and not event.contains(
-        engine, "connect", _sqlite_on_connect
-    ):
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+    prepare_sqlite(engine)
     if dialect_name(engine) == "mysql" and not event.contains(
         engine, "reset", _close_stream_cursor
     ):

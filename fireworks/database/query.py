@@ -183,9 +183,14 @@ class DBSource(Source):
         try:
             names, fetch = _execute(conn, stmt, self.batch_size, server_side=True)
             while True:
-                with _gc_paused():
-                    rows = fetch(self.batch_size)
-                    cols = _transpose(rows, len(names))
+                try:
+                    with _gc_paused():
+                        rows = fetch(self.batch_size)
+                        cols = _transpose(rows, len(names))
+                except Exception:
+                    # e.g. the server ended it: never hand it back to the pool
+                    _drop_connection(conn)
+                    raise
                 if not rows:
                     return
                 yield self._to_message(cols, names, specs)
@@ -307,6 +312,22 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _drop_connection(conn: sa.Connection) -> None:
+    """Discard ``conn`` after a failed fetch: close its streaming cursor quietly (an unbuffered MySQL result
+    on a dead connection would otherwise fail again when garbage-collected) and invalidate it."""
+    cur = conn.connection.info.pop(STREAM_CURSOR, None) if not conn.invalidated else None
+    if cur is not None:
+        with contextlib.suppress(Exception):
+            cur.close()
+        result = getattr(cur, "_result", None)
+        if result is not None and hasattr(result, "unbuffered_active"):
+            result.unbuffered_active = False  # pymysql: nothing left to read on a dead connection
+        with contextlib.suppress(Exception):
+            cur.connection = None
+    with contextlib.suppress(Exception):
+        conn.invalidate()
 
 
 def _transpose(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from fireworks._sqlite import immediate
 from fireworks.database.bulk import (
     bulk_insert,
     copy_binary,
@@ -161,15 +162,23 @@ class TableSource(Source):
                 cols.insert(0, pk)
                 specs = {"id": ColumnSpec("int", "int64", nullable=False), **specs}
         new = sa.Table(self.table_name, sa.MetaData(), *cols)
-        if (
-            self._open() and self.dialect != "mysql"
-        ):  # transactional DDL, in the pending transaction
-            new.create(self._conn, checkfirst=True)  # type: ignore[arg-type]
-            save_specs(self._conn, self.table_name, specs)  # type: ignore[arg-type]
-        else:
-            with self.engine.begin() as conn:
-                new.create(conn, checkfirst=True)
-                save_specs(conn, self.table_name, specs)
+        try:
+            if self._open() and self.dialect != "mysql":
+                # transactional DDL, in the pending transaction; a savepoint so that losing a race to
+                # create the table rolls back only the attempt
+                with self._conn.begin_nested():  # type: ignore[union-attr]
+                    new.create(self._conn, checkfirst=True)  # type: ignore[arg-type]
+                    save_specs(self._conn, self.table_name, specs)  # type: ignore[arg-type]
+            else:
+                with self.engine.connect() as conn:
+                    immediate(conn)
+                    with conn.begin():
+                        new.create(conn, checkfirst=True)
+                        save_specs(conn, self.table_name, specs)
+        except sa.exc.DBAPIError:
+            with self._reading() as conn:  # another process created it first: use theirs
+                if not sa.inspect(conn).has_table(self.table_name):
+                    raise
         self._table = None
         table = self.table
         assert table is not None
@@ -236,6 +245,8 @@ class TableSource(Source):
             self._conn, self._tx, self._pid = None, None, os.getpid()
         if self._conn is None:
             self._conn = self.engine.connect()
+            # SQLite: take the write lock first, so a read-then-write cannot fail half-way
+            immediate(self._conn)
             self._tx = self._conn.begin()
             _OPEN.add(self)
         return self._conn
@@ -297,7 +308,20 @@ class TableSource(Source):
         try:
             out = write(conn, 0, n)
         except errors as err:
-            sp.rollback()
+            lost = bool(getattr(err, "connection_invalidated", False) or conn.invalidated)
+            if not lost:
+                try:
+                    sp.rollback()
+                except errors:  # the rollback fails too: the connection itself is gone
+                    lost = True
+            if lost:
+                with contextlib.suppress(Exception):
+                    conn.invalidate()
+                raise DatabaseError(
+                    f"{what} into table {self.table_name!r} failed: the connection to the database was "
+                    f"lost ({getattr(err, 'orig', None) or err}); nothing since the last commit was "
+                    f"written, so write it again"
+                ) from err
             bad = self._locate(conn, write, n, errors)
             row = {c: _show(v, bad) for c, v in cols.items()}
             cause = getattr(err, "orig", None) or err

@@ -16,6 +16,7 @@ import math
 import os
 import struct
 import tempfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from fireworks._columns import TORCH_DTYPES, dtype_name
+from fireworks.exceptions import CorruptFileError
 
 MAGIC = b"FWCKPT01"
 _ALIGN = 64
@@ -128,13 +130,13 @@ class _Decoder:
     def _bytes(self, node: Mapping[str, Any]) -> bytes:
         start, n = int(node["offset"]), int(node["nbytes"])
         if start < 0 or n < 0 or start + n > len(self.data):
-            raise ValueError("corrupt checkpoint: a blob points outside the file")
+            raise ValueError("a blob points outside the file")
         return bytes(self.data[start : start + n])
 
     def decode(self, node: Any) -> Any:
         if not isinstance(node, dict):
             if isinstance(node, list):
-                raise ValueError("corrupt checkpoint: untagged list in header")
+                raise ValueError("untagged list in header")
             return node
         tag = node.get("t")
         if tag == "dict":
@@ -148,7 +150,7 @@ class _Decoder:
         if tag == "tensor":
             dtype = TORCH_DTYPES.get(node["dtype"])
             if dtype is None:
-                raise ValueError(f"corrupt checkpoint: unknown tensor dtype {node['dtype']!r}")
+                raise ValueError(f"unknown tensor dtype {node['dtype']!r}")
             raw = bytearray(self._bytes(node))
             flat = (
                 torch.frombuffer(raw, dtype=torch.uint8)
@@ -159,7 +161,7 @@ class _Decoder:
         if tag in ("ndarray", "npscalar"):
             np_dtype = np.dtype(node["dtype"])
             if np_dtype.hasobject:
-                raise ValueError("corrupt checkpoint: object arrays are never loaded")
+                raise ValueError("object arrays are never loaded")
             arr = np.frombuffer(self._bytes(node), dtype=np_dtype).reshape(node["shape"]).copy()
             return arr[()] if tag == "npscalar" else arr
         if tag == "bytes":
@@ -168,7 +170,7 @@ class _Decoder:
             return TORCH_DTYPES[node["v"]]
         if tag == "torch.Size":
             return torch.Size(node["v"])
-        raise ValueError(f"corrupt checkpoint: unknown node tag {tag!r}")
+        raise ValueError(f"unknown node tag {tag!r}")
 
     @staticmethod
     def _key(key: Any) -> Any:
@@ -184,29 +186,76 @@ def encode_state(state: Any) -> bytes:
 def _encode_parts(state: Any) -> list[bytes | memoryview]:
     enc = _Encoder()
     tree = enc.encode(state, "state")
-    header = json.dumps({"format": 1, "tree": tree}, separators=(",", ":")).encode()
+    crc = 0
+    for blob in enc.blobs:
+        crc = zlib.crc32(blob, crc)
+    # the data region's size and CRC-32 let a reader tell a damaged file from a good one
+    meta = {"format": 1, "nbytes": enc.offset, "crc32": crc, "tree": tree}
+    body = json.dumps(meta, separators=(",", ":")).encode()
+    # the header's own CRC-32 (of the JSON without this key) goes last, so a reader checks the exact bytes
+    header = body[:-1] + b',"hcrc":%d}' % zlib.crc32(body)
     return [MAGIC, _HEADER_LEN.pack(len(header)), header, *enc.blobs]
 
 
-def decode_state(data: bytes | bytearray | memoryview) -> Any:
-    """Parse bytes written by :func:`encode_state` back into the nested state. Never executes code."""
+def decode_state(data: bytes | bytearray | memoryview, name: str = "the checkpoint") -> Any:
+    """Parse bytes written by :func:`encode_state` back into the nested state. Never executes code.
+
+    Damaged bytes (cut short, overwritten, not a checkpoint) raise :class:`CorruptFileError` naming ``name``.
+    """
     view = memoryview(data)
     if bytes(view[: len(MAGIC)]) != MAGIC:
-        raise ValueError(
-            f"not a Fireworks checkpoint: it does not start with {MAGIC!r} (was it written by "
-            f"save_checkpoint?)"
+        raise CorruptFileError(
+            name,
+            f"not a Fireworks checkpoint: it does not start with {MAGIC!r}",
+            "was it written by save_checkpoint?",
         )
+    try:
+        return _decode(view)
+    except CorruptFileError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as err:
+        # ValueError covers bad JSON and bytes that are not UTF-8; the rest a header whose tree is broken
+        raise CorruptFileError(
+            name, f"corrupt checkpoint: {err}", "load an earlier checkpoint or save it again"
+        ) from err
+    except RecursionError as err:
+        raise CorruptFileError(name, "corrupt checkpoint: the header nests too deeply") from err
+
+
+def _decode(view: memoryview) -> Any:
     start = len(MAGIC) + _HEADER_LEN.size
     if len(view) < start:
-        raise ValueError("corrupt checkpoint: truncated header")
+        raise ValueError("truncated header (the file was cut short)")
     (n,) = _HEADER_LEN.unpack(view[len(MAGIC) : start])
     if start + n > len(view):
-        raise ValueError("corrupt checkpoint: truncated header")
+        raise ValueError("truncated header (the file was cut short)")
+    raw = bytes(view[start : start + n])
+    cut = raw.rfind(b',"hcrc":')
+    if cut >= 0 and raw.endswith(b"}"):
+        try:
+            hcrc = int(raw[cut + 8 : -1])
+        except ValueError as err:
+            raise ValueError("the header's CRC-32 is not a number (damaged bytes)") from err
+        if zlib.crc32(raw[:cut] + b"}") != hcrc:
+            raise ValueError("the header's CRC-32 does not match (damaged bytes)")
     try:
-        header = json.loads(bytes(view[start : start + n]))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"corrupt checkpoint: header is not valid JSON ({err})") from err
-    return _Decoder(view[start + n :]).decode(header["tree"])
+        header = json.loads(raw)
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"header is not valid JSON ({err})") from err
+    if not isinstance(header, dict) or "tree" not in header:
+        raise ValueError("header is not a checkpoint header")
+    body = view[start + n :]
+    if ("crc32" in header or "hcrc" in header) and cut < 0:
+        raise ValueError("the header's CRC-32 is missing (damaged bytes)")
+    if "hcrc" in header:  # files written before the CRCs were added have none
+        if len(body) != header["nbytes"]:
+            raise ValueError(
+                f"the data region has {len(body)} bytes but the header says {header['nbytes']} "
+                "(the file was cut short or has extra bytes)"
+            )
+        if zlib.crc32(body) != header["crc32"]:
+            raise ValueError("the data region's CRC-32 does not match the header (damaged bytes)")
+    return _Decoder(body).decode(header["tree"])
 
 
 def atomic_write(path: str | os.PathLike[str], chunks: list[bytes | memoryview]) -> None:
@@ -276,9 +325,11 @@ def save_checkpoint(obj: Any, path: str | os.PathLike[str]) -> Path:
 def read_checkpoint(path: str | os.PathLike[str] | IO[bytes]) -> Any:
     """Return the state dict stored in a checkpoint file (tensors on the CPU)."""
     if hasattr(path, "read"):
-        return decode_state(path.read())  # type: ignore[union-attr]
+        name = getattr(path, "name", None)
+        label = str(name) if isinstance(name, (str, os.PathLike)) else "the checkpoint stream"
+        return decode_state(path.read(), label)  # type: ignore[union-attr]
     with open(path, "rb") as f:  # type: ignore[arg-type]
-        return decode_state(f.read())
+        return decode_state(f.read(), os.fspath(path))  # type: ignore[arg-type]
 
 
 def load_checkpoint(obj: T, path: str | os.PathLike[str] | IO[bytes]) -> T:

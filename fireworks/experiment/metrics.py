@@ -24,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 import torch
 
+from fireworks._sqlite import immediate, retry_while_locked
 from fireworks.experiment._sqlite import quote
 
 COLUMNS_TABLE = "_fireworks_columns"
@@ -218,7 +219,7 @@ class MetricLogger:
             )
         entry = _Table()
         columns = self._db_columns(table)
-        if columns:
+        if "step" in columns:
             with self.engine.connect() as conn:
                 last = conn.exec_driver_sql(f"SELECT MAX(step) FROM {quote(table)}").scalar()
             entry.next_step = int(last) + 1 if isinstance(last, (int, float)) else 0
@@ -243,10 +244,23 @@ class MetricLogger:
             self._last_flush = time.monotonic()
             if not self._pending_rows:
                 return
-            with self.engine.begin() as conn:
-                for name, entry in self._tables.items():
-                    if entry.pending:
-                        self._write(conn, name, entry)
+
+            def write() -> None:
+                with self.engine.connect() as conn:
+                    immediate(conn)  # take the write lock before reading the schema
+                    with conn.begin():
+                        for name, entry in self._tables.items():
+                            if entry.pending:
+                                self._write(conn, name, entry)
+
+            try:
+                retry_while_locked(write)
+            except BaseException:
+                for entry in self._tables.values():
+                    entry.columns = (
+                        None  # the schema seen inside the failed transaction may be gone
+                    )
+                raise
             for entry in self._tables.values():
                 entry.pending.clear()
             self._pending_rows = 0
@@ -301,38 +315,34 @@ class MetricLogger:
         needed: dict[str, Any],
         info: dict[str, dict[str, Any]],
     ) -> None:
+        # Runs inside the flush's write transaction (BEGIN IMMEDIATE), so no other process sees a table
+        # half-made: a new table is created with every column at once, new metrics add columns in the
+        # same transaction as their first rows.
         if entry.columns is not None and needed.keys() <= entry.columns:
             return
-        existing = {r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({quote(table)})")}
+        qt = quote(table)
+        existing = {r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({qt})")}
         missing = [k for k in needed if k not in existing]
-        if missing:
-            conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {quote(COLUMNS_TABLE)} (table_name TEXT, "
-                "column_name TEXT, kind TEXT, dtype TEXT, shape TEXT, "
-                "PRIMARY KEY (table_name, column_name))"
-            )
+        if not missing:
+            entry.columns = existing
+            return
+        conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS {quote(COLUMNS_TABLE)} (table_name TEXT, "
+            "column_name TEXT, kind TEXT, dtype TEXT, shape TEXT, "
+            "PRIMARY KEY (table_name, column_name))"
+        )
+
+        def decl(key: str) -> str:
+            return f"{quote(key)} {_SQL_TYPES.get(type(needed[key]), '')}".rstrip()
+
+        if not existing:
+            conn.exec_driver_sql(f"CREATE TABLE {qt} ({', '.join(decl(k) for k in missing)})")
+        else:
+            for key in missing:
+                conn.exec_driver_sql(f"ALTER TABLE {qt} ADD COLUMN {decl(key)}")
         for key in missing:
-            sql_type = _SQL_TYPES.get(type(needed[key]), "")
-            if not existing:
-                conn.exec_driver_sql(
-                    f"CREATE TABLE IF NOT EXISTS {quote(table)} ({quote(key)} {sql_type})"
-                )
-                existing = {
-                    r[1] for r in conn.exec_driver_sql(f"PRAGMA table_info({quote(table)})")
-                }
-                if key in existing:
-                    self._record(conn, table, key, needed[key], info.get(key))
-                    continue
-            try:
-                conn.exec_driver_sql(
-                    f"ALTER TABLE {quote(table)} ADD COLUMN {quote(key)} {sql_type}"
-                )
-            except sa.exc.OperationalError as err:  # another process added it first
-                if "duplicate column" not in str(err):
-                    raise
-            existing.add(key)
             self._record(conn, table, key, needed[key], info.get(key))
-        entry.columns = set(existing)
+        entry.columns = existing | set(missing)
 
     @staticmethod
     def _record(

@@ -7,15 +7,18 @@ through their ``study`` name.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from fireworks._sqlite import BUSY_TIMEOUT_MS, immediate, prepare_sqlite
 from fireworks.factory.trial import Trial
 
 _metadata = sa.MetaData()
@@ -46,14 +49,6 @@ REPORTS = sa.Table(
 )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
 def make_engine(storage: str | sa.Engine | None) -> tuple[sa.Engine, bool]:
     """An engine for ``storage`` (URL, Engine or None = private in-memory SQLite) and whether we own it."""
     if isinstance(storage, sa.Engine):
@@ -72,8 +67,9 @@ def make_engine(storage: str | sa.Engine | None) -> tuple[sa.Engine, bool]:
             f"storage {storage!r} is not a SQLAlchemy URL such as 'sqlite:///trials.db'"
         ) from err
     if url.get_backend_name() == "sqlite":
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        engine = prepare_sqlite(
+            sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        )
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     return engine, True
@@ -119,6 +115,15 @@ class TrialStorage:
                     raise
                 time.sleep(0.1)
 
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        """A write transaction; on SQLite it takes the write lock first (BEGIN IMMEDIATE), so a read
+        followed by a write (the next trial id) never fails half-way with "database is locked"."""
+        with self.engine.connect() as conn:
+            immediate(conn)
+            with conn.begin():
+                yield conn
+
     def close(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
@@ -158,7 +163,7 @@ class TrialStorage:
         """Insert a new running trial with the next free id (retrying if another writer took it)."""
         text = _dumps(params)
         for _ in range(20):
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 last = conn.execute(
                     sa.select(sa.func.max(TRIALS.c.id)).where(TRIALS.c.study == self.study)
                 ).scalar()
@@ -186,7 +191,7 @@ class TrialStorage:
 
     def finish(self, trial: Trial) -> None:
         """Store the final status, metrics and error of ``trial``."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 TRIALS.update()
                 .where(TRIALS.c.study == self.study, TRIALS.c.id == trial.id)
@@ -200,7 +205,7 @@ class TrialStorage:
             )
 
     def add_report(self, trial_id: int, step: int, metrics: dict[str, float]) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 REPORTS.insert().values(
                     study=self.study,
@@ -219,7 +224,7 @@ class TrialStorage:
         alone: their search may still be running.
         """
         host = _host()
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             rows = conn.execute(
                 sa.select(TRIALS.c.id, TRIALS.c.owner).where(
                     TRIALS.c.study == self.study, TRIALS.c.status == "running"
@@ -253,7 +258,7 @@ class TrialStorage:
         """Write ``trials`` (from a checkpoint) into this study in one transaction."""
         if not trials:
             return
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(
                 TRIALS.insert(),
                 [

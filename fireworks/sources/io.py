@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fireworks._damage import check_text_ending, reading
 from fireworks.sources.base import Source
 from fireworks.sources.errors import message_type as _message_type
 from fireworks.sources.indexing import normalize_index
@@ -100,16 +101,18 @@ class CSVSource(Source):
     def _stream(self, start: int) -> Iterator[Any]:
         from pyarrow import csv
 
-        reader = csv.open_csv(
-            self.path,
-            read_options=self.read_options,
-            parse_options=self.parse_options,
-            convert_options=self.convert_options,
-        )
-        try:
-            yield from _rechunk(iter(reader), self.chunk_size, start)
-        finally:
-            reader.close()
+        check_text_ending(self.path, "CSV")
+        with reading(self.path, "CSV"):
+            reader = csv.open_csv(
+                self.path,
+                read_options=self.read_options,
+                parse_options=self.parse_options,
+                convert_options=self.convert_options,
+            )
+            try:
+                yield from _rechunk(iter(reader), self.chunk_size, start)
+            finally:
+                reader.close()
 
 
 class JSONLinesSource(Source):
@@ -143,11 +146,13 @@ class JSONLinesSource(Source):
         from pyarrow import json
 
         options = json.ReadOptions(block_size=self.block_size)
-        reader = json.open_json(self.path, read_options=options)
-        try:
-            yield from _rechunk(iter(reader), self.chunk_size, start)
-        finally:
-            reader.close()
+        check_text_ending(self.path, "JSON Lines")
+        with reading(self.path, "JSON Lines"):
+            reader = json.open_json(self.path, read_options=options)
+            try:
+                yield from _rechunk(iter(reader), self.chunk_size, start)
+            finally:
+                reader.close()
 
 
 class ParquetSource(Source):
@@ -203,7 +208,8 @@ class ParquetSource(Source):
         if self.__dict__.get("_file") is None:
             import pyarrow.parquet as pq
 
-            self._file = pq.ParquetFile(self.path)
+            with reading(self.path, "Parquet"):
+                self._file = pq.ParquetFile(self.path)
             sizes = [
                 self._file.metadata.row_group(i).num_rows for i in range(self._file.num_row_groups)
             ]
@@ -227,7 +233,8 @@ class ParquetSource(Source):
 
     def _read_group(self, k: int) -> Any:
         file, _ = self._meta()
-        return _message_type().from_arrow(file.read_row_group(k, columns=self.columns))
+        with reading(self.path, "Parquet"):
+            return _message_type().from_arrow(file.read_row_group(k, columns=self.columns))
 
     def _group(self, k: int) -> Any:
         group = self._groups.get(k)
@@ -245,7 +252,8 @@ class ParquetSource(Source):
         if self._whole is None:
             file, _ = self._meta()
             # one chunk per column: gathers on chunked Arrow arrays are many times slower
-            table = file.read(columns=self.columns).combine_chunks()
+            with reading(self.path, "Parquet"):
+                table = file.read(columns=self.columns).combine_chunks()
             self._whole = _message_type().from_arrow(table)
             self._groups.clear()
         return self._whole

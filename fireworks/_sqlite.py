@@ -1,0 +1,169 @@
+"""The one SQLite connection policy every Fireworks engine uses: WAL, busy timeout, retry while locked.
+
+Experiments (``logs.sqlite``, ``Experiment.get_engine``), Factory trial storage and ``TableSource``/``DBSource``
+on a ``sqlite://`` URL all open SQLite through :func:`prepare_sqlite`, so they behave the same under several
+processes:
+
+- ``PRAGMA busy_timeout``: a writer waits for another writer's lock instead of failing at once.
+- WAL journal (set once per file, retried while another process holds the file): readers (the dashboard) run
+  while a training process writes, and a crash at any moment leaves the last committed transaction.
+- ``synchronous = NORMAL``: in WAL mode a power cut may lose the last transactions but never corrupts the file;
+  a killed process loses nothing it committed.
+- Transactions are begun by SQLAlchemy (``BEGIN``), not by the ``sqlite3`` module, so DDL (``CREATE TABLE``,
+  ``ALTER TABLE``) is part of the transaction instead of being committed on its own, and savepoints work.
+  A writer that reads before it writes opts into ``BEGIN IMMEDIATE`` with :func:`immediate`, which takes the
+  write lock first (waiting for it under the busy timeout) so the transaction can never fail half-way with
+  "database is locked" when it upgrades from reading to writing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+BUSY_TIMEOUT_MS = 30_000
+# Connection execution option naming the BEGIN mode: "DEFERRED" (default) or "IMMEDIATE".
+BEGIN_OPTION = "fireworks_sqlite_begin"
+T = TypeVar("T")
+
+
+def retry_while_locked(fn: Callable[[], T], timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> T:
+    """Call ``fn`` until it does not fail with SQLite's "database is locked"/"busy", for up to ``timeout_s``.
+
+    ``fn`` must be safe to repeat (a whole transaction, or a statement outside one). SQLite does not apply the
+    busy timeout everywhere (setting WAL, upgrading a read transaction to a write one), so waiting on a lock
+    alone is not enough under several processes.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.005
+    while True:
+        try:
+            return fn()
+        except (sqlite3.OperationalError, sa.exc.OperationalError) as err:
+            text = str(err)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
+def check_file(path: str) -> None:
+    """Refuse an SQLite file that is visibly cut short: smaller than its own header says it is.
+
+    SQLite reads the pages missing from a truncated file as zeros and can return rows whose values are all
+    NULL without any error, so the size is checked before the file is used. The header's page count is
+    trusted only when SQLite marks it valid, and not while a WAL file is present (a checkpoint in progress
+    writes page 1 before it extends the file).
+    """
+    import os
+    import struct
+
+    from fireworks.exceptions import CorruptFileError
+
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            header = f.read(100)
+    except OSError:
+        return
+    fix = "restore the file from a copy; `sqlite3 FILE .recover` can rescue what is left"
+    if 0 < size < 512:  # SQLite would take it for an empty database
+        raise CorruptFileError(
+            path, f"it has {size} bytes, fewer than an SQLite header (cut short)", fix
+        )
+    if size == 0 or not header.startswith(b"SQLite format 3\0"):
+        return  # empty (a new database), or not SQLite at all: SQLite itself says so
+    wal = path + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        return
+    (page_size,) = struct.unpack(">H", header[16:18])
+    page_size = 65536 if page_size == 1 else page_size
+    (pages, counter, valid_for) = (
+        struct.unpack(">I", header[28:32])[0],
+        header[24:28],
+        header[92:96],
+    )
+    if pages and counter == valid_for and size < pages * page_size:
+        raise CorruptFileError(
+            path,
+            f"it has {size} bytes but its header says {pages} pages of {page_size} bytes (cut short)",
+            fix,
+        )
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # let SQLAlchemy, not the sqlite3 module, decide when transactions begin (DDL inside them, SAVEPOINT)
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        for _seq, name, file in cur.execute("PRAGMA database_list").fetchall():
+            if name == "main" and file:
+                check_file(file)
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+        # WAL is a property of the file: set it only when it is not set yet. Setting it can fail at once with
+        # "database is locked" while another process opens or closes the file (SQLite does not apply the busy
+        # timeout there), so retry it.
+        def use_wal() -> None:
+            mode = str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode not in ("wal", "memory"):
+                cur.execute("PRAGMA journal_mode = WAL")
+
+        retry_while_locked(use_wal)
+        cur.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cur.close()
+
+
+def _on_begin(conn: sa.Connection) -> None:
+    mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+    if mode not in ("DEFERRED", "IMMEDIATE"):
+        raise ValueError(f"{BEGIN_OPTION} must be 'DEFERRED' or 'IMMEDIATE', but got {mode!r}")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# what SQLite says when the file itself is damaged (cut short, overwritten, not a database)
+_DAMAGE = ("malformed", "not a database", "file is encrypted", "disk image")
+
+
+def _on_error(context: Any) -> BaseException | None:
+    err = context.original_exception
+    if not isinstance(err, sqlite3.DatabaseError) or not any(d in str(err) for d in _DAMAGE):
+        return None
+    from fireworks.exceptions import CorruptFileError
+
+    path = context.engine.url.database if context.engine is not None else None
+    if not path or path == ":memory:":
+        return None
+    damaged = CorruptFileError(
+        path,
+        f"SQLite cannot read it, it may be cut short or overwritten ({err})",
+        "restore the file from a copy; `sqlite3 FILE .recover` can rescue what is left",
+    )
+    damaged.__cause__ = context.sqlalchemy_exception
+    return damaged
+
+
+def prepare_sqlite(engine: sa.Engine) -> sa.Engine:
+    """Give an SQLite ``engine`` the Fireworks connection policy (idempotent); other dialects are returned as is.
+
+    Besides the pragmas and transactions above, an error SQLite raises because the file is damaged comes out
+    as :class:`~fireworks.exceptions.CorruptFileError` naming the file.
+    """
+    if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _on_connect):
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+        event.listen(engine, "handle_error", _on_error)
+    return engine
+
+
+def immediate(conn: sa.Connection) -> sa.Connection:
+    """Make the next transaction on ``conn`` start with ``BEGIN IMMEDIATE`` (SQLite; a no-op elsewhere)."""
+    if conn.dialect.name == "sqlite":
+        conn.execution_options(**{BEGIN_OPTION: "IMMEDIATE"})
+    return conn
