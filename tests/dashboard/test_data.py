@@ -49,7 +49,7 @@ def test_a_run_with_corrupt_metadata_is_listed_with_its_error(tmp_path: Path) ->
     assert rows["bad_0"].status == "error" and "not valid JSON" in (rows["bad_0"].error or "")
     assert rows["good_0"].error is None
     (tmp_path / "x").mkdir()
-    with pytest.raises(data.RunError, match="has no metadata.json"):
+    with pytest.raises(data.RunError, match=r"has no metadata\.json"):
         data.open_run(tmp_path, "x")
     with pytest.raises(data.RunError, match="no run folder"):
         data.open_run(tmp_path, "absent")
@@ -75,7 +75,7 @@ def test_compare_puts_metrics_side_by_side(runs: Path) -> None:
     ],
 )
 def test_paths_outside_root_are_refused(runs: Path, attempt: str) -> None:
-    with pytest.raises(UnsafePathError, match="root|NUL"):
+    with pytest.raises(UnsafePathError, match=r"root|NUL"):
         safe_path(runs, attempt)
 
 
@@ -198,7 +198,7 @@ def test_hpo_views_from_the_factory_storage(runs: Path) -> None:
     trials = hpo.load_trials(db, "default")
     assert [t["id"] for t in trials] == list(range(6))
     assert all(len(t["reports"]) == 5 for t in trials)
-    columns, rows = hpo.trials_table(trials)
+    columns, _rows = hpo.trials_table(trials)
     assert columns[:2] == ["id", "status"] and {"lr", "width", "accuracy"} <= set(columns)
     best = hpo.best_so_far(trials, "accuracy", "maximize")
     values = [t["metrics"]["accuracy"] for t in trials]

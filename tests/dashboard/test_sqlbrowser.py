@@ -168,7 +168,7 @@ def test_connections_are_read_only_and_never_create_files(tmp_path: Path) -> Non
     make_table(path, [(1, "x", 0.5)])
     conn = connect_readonly(path)
     with pytest.raises(
-        sqlite3.OperationalError, match="readonly|read-only|query_only|attempt to write"
+        sqlite3.OperationalError, match=r"readonly|read-only|query_only|attempt to write"
     ):
         conn.execute("DELETE FROM t")
     conn.close()
