@@ -76,6 +76,12 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
             return layout.run_page(root_s, path.removeprefix("/run/"))
         return layout.runs_page()
 
+    @app.callback(
+        Output("file-view", "children"), Input("file-pick", "value"), prevent_initial_call=True
+    )
+    def show_file(rel: str | None) -> Any:
+        return layout.file_view(root_s, rel) if rel else None
+
     _runs_callbacks(app, root_s)
     _sql_callbacks(app, root_s)
     _plot_callbacks(app, root_s)
@@ -335,24 +341,21 @@ def _filter_text(filters: list[list[Any]]) -> str:
 def _plot_callbacks(app: dash.Dash, root: str) -> None:
     @app.callback(Output("plot-table", "options"), Input("plot-db", "value"))
     def plot_tables(db: str | None) -> Any:
-        found = data.database_tables(root, db) if db else {"tables": []}
-        return [t.name for t in found.get("tables", [])]
+        return _table_names(root, db)
 
     @app.callback(
         Output("plot-x", "options"),
         Output("plot-y", "options"),
         Output("plot-group", "options"),
+        Output("plot-x", "value"),
         Input("plot-table", "value"),
         State("plot-db", "value"),
+        State("plot-x", "value"),
     )
-    def plot_columns(table: str | None, db: str | None) -> Any:
-        if not db or not table:
-            return [], [], []
-        try:
-            names = table_info(safe_path(root, db), table).column_names
-        except _READ_ERRORS:
-            return [], [], []
-        return names, names, names
+    def plot_columns(table: str | None, db: str | None, x: str | None) -> Any:
+        names = _column_names(root, db, table)
+        # a Dash dropdown drops a value missing from its options, so x is re-chosen with them
+        return names, names, names, x if x in names else ("step" if "step" in names else None)
 
     controls = [
         Input(i, "value")
@@ -412,6 +415,10 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
 
     @app.callback(
         *[Output(c.component_id, "value", allow_duplicate=True) for c in controls],
+        *[
+            Output(i, "options", allow_duplicate=True)
+            for i in ("plot-table", "plot-x", "plot-y", "plot-group")
+        ],
         Output("plot-name", "value"),
         Output("plot-error", "children", allow_duplicate=True),
         Input("plot-saved", "value"),
@@ -420,12 +427,12 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
     )
     def reopen(name: str | None, run_id: str) -> Any:
         if not name:
-            return (no_update,) * (len(controls) + 2)
+            return (no_update,) * (len(controls) + 6)
         try:
             s = plots.check_spec(data.load_plot_spec(root, run_id, name))
         except (ValueError, KeyError, OSError) as err:
             return (
-                *(no_update,) * (len(controls) + 1),
+                *(no_update,) * (len(controls) + 5),
                 layout.error_panel("This plot cannot be opened", str(err)),
             )
         logs = [a for a, on in (("x", s["log_x"]), ("y", s["log_y"])) if on]
@@ -443,9 +450,25 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
             s["title"],
             s["x_title"],
             s["y_title"],
+            _table_names(root, s["database"]),
+            *[_column_names(root, s["database"], s["table"])] * 3,
             name,
             None,
         )
+
+
+def _table_names(root: str, db: str | None) -> list[str]:
+    found = data.database_tables(root, db) if db else {"tables": []}
+    return [t.name for t in found.get("tables", [])]
+
+
+def _column_names(root: str, db: str | None, table: str | None) -> list[str]:
+    if not db or not table:
+        return []
+    try:
+        return table_info(safe_path(root, db), table).column_names
+    except _READ_ERRORS:
+        return []
 
 
 def _spec(
