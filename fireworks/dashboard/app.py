@@ -638,9 +638,18 @@ def _tool_callbacks(app: dash.Dash, root: str, services: Services) -> None:
         except Exception as err:
             return layout.error_panel("Visdom did not start", str(err)), None
         link = f"{url}env/{env}"
-        return html.Span(
-            [
-                html.A(f"Visdom at {link}", href=link, target="_blank", id="visdom-link"),
-                f" ({len(windows)} plots)",
-            ]
-        ), frame(link)
+        out: list[Any] = [
+            html.A(f"Visdom at {link}", href=link, target="_blank", id="visdom-link"),
+            f" ({len(windows)} plots)",
+        ]
+        missing = services.visdom_page_ready()
+        if missing is not None:
+            out.append(
+                layout.error_panel(
+                    "Visdom's page has no JavaScript yet",
+                    "Visdom downloads its scripts from CDNs on first use and the dashboard downloads nothing; "
+                    f"the plots are stored in the server, and its page will show them after running once, "
+                    f"with internet access:\n{missing}",
+                )
+            )
+        return html.Span(out), frame(link)

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,10 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
         if proc.poll() is not None:
             break
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status < 500:
-                    return
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:  # it answers, if only with an error page: it is up
+            return
         except OSError:
             time.sleep(0.2)
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -131,13 +133,14 @@ class Services:
         port = free_port()
         env_dir = self._logs / f"visdom-{port}"
         env_dir.mkdir()
+        # run_server.main() skips the server's download of its JavaScript from CDNs (see visdom_page_ready)
         args = [
             sys.executable,
-            "-m",
-            "visdom.server",
+            "-c",
+            "from visdom.server.run_server import main; main()",
             "-port",
             str(port),
-            "-hostname",
+            "--hostname",
             HOST,
             "-env_path",
             str(env_dir),
@@ -145,6 +148,22 @@ class Services:
             "WARNING",
         ]
         return self._start("visdom", key, args, "", port)
+
+    def visdom_page_ready(self) -> str | None:
+        """None when Visdom's web page has its JavaScript, else what to run once (with internet) to get it.
+
+        Visdom fetches jQuery, React, Plotly.js and more from unpkg/CDNs into its package folder the first time
+        ``python -m visdom.server`` runs; the dashboard never downloads anything, so without them the server
+        stores and serves the plots (its API works) but its page stays blank.
+        """
+        spec = importlib.util.find_spec("visdom")
+        if spec is None or spec.origin is None:
+            return "pip install 'fireworks[visdom]'"
+        js = Path(spec.origin).parent / "static" / "js"
+        needed = ("jquery.min.js", "react-react.min.js", "plotly-plotly.min.js")
+        if all((js / name).exists() for name in needed):
+            return None
+        return 'python -c "from visdom.server.build import download_scripts; download_scripts()"'
 
     def stop_all(self) -> None:
         """Terminate every server this object started (then kill what does not stop within 5 s)."""
