@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import dash
 from dash import Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
 from flask import abort, send_file
 
 from fireworks.dashboard import data, hpo, layout, plots
@@ -167,6 +168,9 @@ def _resolve(figure: dict[str, Any]) -> dict[str, Any]:
     """Expand the theme name into Plotly's template (plotly.js needs the template itself)."""
     import plotly.io as pio
 
+    figure.setdefault("layout", {}).setdefault(
+        "uirevision", "keep"
+    )  # live redraws keep zoom and pan
     name = figure.get("layout", {}).get("template")
     if isinstance(name, str):
         figure["layout"]["template"] = pio.templates[name].to_plotly_json()
@@ -245,6 +249,9 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
             mode = "first"
         try:
             path = safe_path(root, db)
+            stamp = data.db_stamp(path)
+            if trigger == "live" and state.get("stamp") == stamp:
+                raise PreventUpdate  # nothing was written since the page was read
             info = table_info(path, table)
             res = read_page(
                 path,
@@ -289,6 +296,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
             last=res.last,
             has_next=res.has_next,
             has_prev=res.has_prev,
+            stamp=stamp,
         )
         columns = [{"name": c, "id": c} for c in res.columns]
         approx = f" of ≈{res.approx_rows:,}" if res.approx_rows is not None and not filters else ""
@@ -379,22 +387,27 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
     @app.callback(
         Output("plot-graph", "figure"),
         Output("plot-error", "children"),
+        Output("plot-stamp", "data"),
         *controls,
         Input("live", "n_intervals"),
+        State("plot-stamp", "data"),
     )
     def draw(*values: Any) -> Any:
-        spec = _spec(*values[:-1])
+        spec = _spec(*values[:-2])
         if not spec["database"] or not spec["table"] or not spec["y"]:
-            return {"data": [], "layout": {"template": "plotly_white"}}, None
+            return {"data": [], "layout": {"template": "plotly_white"}}, None, None
         try:
+            stamp = data.db_stamp(safe_path(root, spec["database"]))
+            if ctx.triggered_id == "live" and stamp == values[-1]:
+                raise PreventUpdate
             spec = plots.check_spec(spec)
             cols = read_columns(
                 safe_path(root, spec["database"]), spec["table"], plots.columns_needed(spec)
             )
             figure = plots.build_figure(spec, cols)
         except _READ_ERRORS as err:
-            return no_update, layout.error_panel("This plot cannot be drawn", str(err))
-        return _resolve(figure), None
+            return no_update, layout.error_panel("This plot cannot be drawn", str(err)), None
+        return _resolve(figure), None, stamp
 
     @app.callback(
         Output("plot-msg", "children"),
@@ -533,69 +546,85 @@ def _hpo_callbacks(app: dash.Dash, root: str) -> None:
         Output("hpo-importance", "figure"),
         Output("hpo-reports", "figure"),
         Output("hpo-error", "children"),
+        Output("hpo-stamp", "data"),
         Input("hpo-study", "value"),
         Input("hpo-metric", "value"),
         Input("hpo-direction", "value"),
         Input("live", "n_intervals"),
         State("hpo-db", "data"),
+        State("hpo-stamp", "data"),
     )
     def views(
-        study: str | None, metric: str | None, direction: str | None, _n: Any, db: str
+        study: str | None,
+        metric: str | None,
+        direction: str | None,
+        _n: Any,
+        db: str,
+        old_stamp: Any,
     ) -> Any:
-        empty = {"data": [], "layout": {"template": "plotly_white"}}
-        if not study:
-            return [], [], [], None, None, empty, empty, empty, empty, empty, None
-        try:
-            trials = hpo.load_trials(safe_path(root, db), study)
-        except _READ_ERRORS as err:
-            return (
-                [],
-                [],
-                [],
-                None,
-                None,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                layout.error_panel("The trials cannot be read", str(err)),
-            )
-        columns, rows = hpo.trials_table(trials)
-        metrics = hpo.metric_names(trials)
-        if metric not in metrics:
-            metric = metrics[0] if metrics else None
-            direction = None
-        if metric is None:
-            return (
-                rows,
-                [{"name": c, "id": c} for c in columns],
-                [],
-                None,
-                None,
-                empty,
-                empty,
-                empty,
-                empty,
-                empty,
-                None,
-            )
-        direction = direction or hpo.guess_direction(metric)
-        best = hpo.best_figure(hpo.best_so_far(trials, metric, direction), metric)
-        reports = plots.overlay_figure(hpo.report_curves(trials, metric), "step", metric)
+        stamp = data.db_stamp(safe_path(root, db))
+        if ctx.triggered_id == "live" and stamp == old_stamp:
+            raise PreventUpdate
+        return (*_hpo_views(root, db, study, metric, direction), stamp)
+
+
+def _hpo_views(
+    root: str, db: str, study: str | None, metric: str | None, direction: str | None
+) -> Any:
+    empty = {"data": [], "layout": {"template": "plotly_white"}}
+    if not study:
+        return [], [], [], None, None, empty, empty, empty, empty, empty, None
+    try:
+        trials = hpo.load_trials(safe_path(root, db), study)
+    except _READ_ERRORS as err:
+        return (
+            [],
+            [],
+            [],
+            None,
+            None,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            layout.error_panel("The trials cannot be read", str(err)),
+        )
+    columns, rows = hpo.trials_table(trials)
+    metrics = hpo.metric_names(trials)
+    if metric not in metrics:
+        metric = metrics[0] if metrics else None
+        direction = None
+    if metric is None:
         return (
             rows,
             [{"name": c, "id": c} for c in columns],
-            metrics,
-            metric,
-            direction,
-            _resolve(best),
-            _resolve(hpo.parallel_figure(trials, metric)),
-            _resolve(hpo.slice_figure(trials, metric)),
-            _resolve(hpo.importance_figure(hpo.importances(trials, metric), metric)),
-            _resolve(reports),
+            [],
+            None,
+            None,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
             None,
         )
+    direction = direction or hpo.guess_direction(metric)
+    best = hpo.best_figure(hpo.best_so_far(trials, metric, direction), metric)
+    reports = plots.overlay_figure(hpo.report_curves(trials, metric), "step", metric)
+    return (
+        rows,
+        [{"name": c, "id": c} for c in columns],
+        metrics,
+        metric,
+        direction,
+        _resolve(best),
+        _resolve(hpo.parallel_figure(trials, metric)),
+        _resolve(hpo.slice_figure(trials, metric)),
+        _resolve(hpo.importance_figure(hpo.importances(trials, metric), metric)),
+        _resolve(reports),
+        None,
+    )
 
 
 # -- TensorBoard and Visdom -------------------------------------------------------------------------------

@@ -152,6 +152,18 @@ def _stat_key(run: Path) -> tuple[Any, ...]:
     return tuple(key)
 
 
+def db_stamp(path: str | os.PathLike[str]) -> list[Any]:
+    """(mtime, size) of an SQLite file and its WAL: when it is unchanged, a live refresh can skip the read."""
+    out: list[Any] = []
+    for suffix in ("", "-wal"):
+        try:
+            st = os.stat(f"{os.fspath(path)}{suffix}")
+            out.append([st.st_mtime_ns, st.st_size])
+        except OSError:
+            out.append(None)
+    return out
+
+
 def _newest_write(key: tuple[Any, ...]) -> float:
     times = [k[0] for k in key if k is not None]
     return max(times) / 1e9 if times else 0.0

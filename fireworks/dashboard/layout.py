@@ -445,6 +445,7 @@ def plots_tab(root: str, run_id: str, dbs: list[str]) -> html.Div:
                 style=row,
             ),
             html.Div(id="plot-error"),
+            dcc.Store(id="plot-stamp"),
             dcc.Graph(
                 id="plot-graph",
                 figure={"data": [], "layout": {"template": "plotly_white"}},
@@ -459,6 +460,7 @@ def hpo_tab(factory_db: str) -> html.Div:
     return html.Div(
         [
             dcc.Store(id="hpo-db", data=factory_db),
+            dcc.Store(id="hpo-stamp"),
             html.Div(
                 [
                     dcc.Dropdown(
