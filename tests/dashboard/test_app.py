@@ -70,3 +70,36 @@ def test_command_reports_a_missing_root(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 1 and "no folder" in done.stderr
+
+
+def test_command_serves_on_localhost_until_stopped(root: Path) -> None:
+    import time
+    import urllib.request
+
+    from fireworks.dashboard.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fireworks", "dashboard", str(root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, body = time.monotonic() + 90, ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert "<title>Fireworks dashboard</title>" in body
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/files/r_0/notes.txt", timeout=5
+        ) as resp:
+            assert resp.read() == b"hello"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out
