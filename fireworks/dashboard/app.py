@@ -7,7 +7,9 @@ error panel in place.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -46,6 +48,10 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
         suppress_callback_exceptions=True,
         update_title=None,  # type: ignore[arg-type]
     )
+    # summarising a run opens its files once (then it is cached until they change); start on all of them now
+    threading.Thread(
+        target=_warm, args=(root_s,), daemon=True, name="fireworks-dashboard-warm"
+    ).start()
     services = Services()
     app.server.config["fireworks_services"] = services
     app.layout = layout.shell([dash.dcc.Location(id="url"), html.Div(id="content")])
@@ -89,6 +95,11 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
     _hpo_callbacks(app, root_s)
     _tool_callbacks(app, root_s, services)
     return app
+
+
+def _warm(root: str) -> None:
+    with contextlib.suppress(Exception):
+        data.list_runs(root)
 
 
 # -- runs page --------------------------------------------------------------------------------------------

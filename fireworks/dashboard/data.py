@@ -15,6 +15,7 @@ import re
 import sqlite3
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,20 +99,28 @@ def find_runs(root: str | os.PathLike[str]) -> list[Path]:
         raise FileNotFoundError(
             f"no folder {base} to show experiments from; create runs with Experiment"
         )
-    found = []
-    for child in sorted(base.iterdir()):
-        if not child.is_dir() or child.name.startswith("."):
+    found: list[Path] = []
+    linked: set[Path] = (
+        set()
+    )  # reached through a symlink: may lie outside ROOT, so resolved and checked
+    for child in sorted(os.scandir(base), key=lambda e: e.name):
+        if child.name.startswith(".") or not child.is_dir():
             continue
-        if (child / METADATA_FILE).exists():
-            found.append(child)
+        if os.path.exists(os.path.join(child.path, METADATA_FILE)):
+            found.append(Path(child.path))
+            if child.is_symlink():
+                linked.add(found[-1])
             continue
         try:
-            for sub in sorted(child.iterdir()):
-                if sub.is_dir() and (sub / METADATA_FILE).exists():
-                    found.append(sub)
+            subs = sorted(os.scandir(child.path), key=lambda e: e.name)
         except OSError:
             continue
-    return [p for p in found if _inside(base, p)]
+        for sub in subs:
+            if sub.is_dir() and os.path.exists(os.path.join(sub.path, METADATA_FILE)):
+                found.append(Path(sub.path))
+                if child.is_symlink() or sub.is_symlink():
+                    linked.add(found[-1])
+    return [p for p in found if p not in linked or _inside(base, p)]
 
 
 def _inside(base: Path, path: Path) -> bool:
@@ -143,9 +152,10 @@ def read_metadata(run: Path) -> dict[str, Any]:
 
 def _stat_key(run: Path) -> tuple[Any, ...]:
     key: list[Any] = []
+    folder = os.fspath(run)
     for name in (METADATA_FILE, LOGS_DB, LOGS_DB + "-wal", FACTORY_DB, FACTORY_DB + "-wal"):
         try:
-            st = (run / name).stat()
+            st = os.stat(os.path.join(folder, name))
             key.append((st.st_mtime_ns, st.st_size))
         except OSError:
             key.append(None)
@@ -203,7 +213,6 @@ def last_metrics(db: Path) -> dict[str, float]:
 
 def summarise_run(root: str | os.PathLike[str], run: Path, now: float | None = None) -> RunSummary:
     """The runs-page row of ``run``; cached until one of its metadata or database files changes."""
-    run = run.resolve()
     key = _stat_key(run)
     cached = _SUMMARIES.get(run)
     now = time.time() if now is None else now
@@ -219,7 +228,8 @@ def summarise_run(root: str | os.PathLike[str], run: Path, now: float | None = N
 
 
 def _summarise(root: str | os.PathLike[str], run: Path) -> RunSummary:
-    rel = relative_to_root(root, run)
+    base = Path(root).resolve()
+    rel = run.relative_to(base).as_posix() if base in run.parents else relative_to_root(base, run)
     try:
         meta = read_metadata(run)
     except RunError as err:
@@ -258,7 +268,14 @@ def _summarise(root: str | os.PathLike[str], run: Path) -> RunSummary:
 def list_runs(root: str | os.PathLike[str]) -> list[RunSummary]:
     """Every run under ``root``, newest first."""
     now = time.time()
-    runs = [summarise_run(root, p, now) for p in find_runs(root)]
+    folders = find_runs(root)
+    stale = [p for p in folders if (c := _SUMMARIES.get(p)) is None or c[0] != _stat_key(p)]
+    if (
+        len(stale) > 1
+    ):  # cold summaries open one SQLite file each; sqlite3 releases the GIL meanwhile
+        with ThreadPoolExecutor(max_workers=min(4, len(stale))) as pool:
+            list(pool.map(lambda p: summarise_run(root, p, now), stale))
+    runs = [summarise_run(root, p, now) for p in folders]
     runs.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
     return runs
 

@@ -92,6 +92,12 @@ def test_symlinks_out_of_root_are_refused_and_not_listed(tmp_path: Path) -> None
         safe_path(root, "r_0/link.txt")
     with pytest.raises(UnsafePathError):
         data.read_preview(root, "r_0/dirlink/secret.txt")
+    elsewhere = tmp_path / "elsewhere"
+    with Experiment("outside", root=elsewhere):
+        pass
+    os.symlink(elsewhere / "outside_0", root / "outside_0")
+    os.symlink(elsewhere, root / "group")
+    assert [r.id for r in data.list_runs(root)] == ["r_0"]
     names = [f["name"] for f in data.run_files(root, "r_0")]
     assert "inside.txt" in names and "link.txt" not in names
     assert not any("secret" in n for n in names)
