@@ -512,7 +512,7 @@ def pipeline_tab(root: str, run_id: str) -> html.Div:
                 parts.append(html.Details([html.Summary("text"), html.Pre(text)]))
             except (ValueError, OSError) as err:
                 parts.append(error_panel("The picture cannot be read", str(err)))
-    for entry in data.dry_run_reports(root, run_id):
+    for k, entry in enumerate(data.dry_run_reports(root, run_id)):
         parts.append(html.H4(f"dry run: {entry['path']}"))
         if "error" in entry:
             parts.append(error_panel("The dry-run report cannot be read", entry["error"]))
@@ -538,7 +538,7 @@ def pipeline_tab(root: str, run_id: str) -> html.Div:
         )
         parts.append(
             grid(
-                "dry-run-grid",
+                "dry-run-grid" if k == 0 else f"dry-run-grid-{k}",
                 data=rows,
                 columns=[{"name": c, "id": c} for c in rows[0]] if rows else [],
                 style_data_conditional=[

@@ -179,6 +179,12 @@ def test_hpo_views_show_the_trials(page: Any, server: Any) -> None:
     assert plot_state(page, "hpo-slices")["n"] == 3
     assert plot_state(page, "hpo-reports")["n"] == 6
     page.shots("hpo")
+    open_tab(page, "Pipeline")
+    wait_rows(page, "dry-run-grid", 4)
+    assert column(page, "dry-run-grid", "status") == ["ok"] * 4
+    page.wait_for_function("document.querySelector('#page .js-plotly-plot .scatterlayer')")
+    assert "ShufflerSource_2" in page.inner_text("#page")
+    page.shots("pipeline")
 
 
 def test_errors_show_in_place(page: Any, server: Any) -> None:
