@@ -261,10 +261,17 @@ def slice_figure(trials: list[dict[str, Any]], metric: str) -> dict[str, Any]:
         layout[f"xaxis{axis}"] = {
             "domain": [i * width + 0.02, (i + 1) * width - 0.02],
             "title": {"text": name},
-            "type": "category" if labels is not None else "-",
+            "type": "category" if labels is not None else _axis_type(values),
         }
         layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "title": {"text": metric if i == 0 else ""}}
     return {"data": traces, "layout": layout}
+
+
+def _axis_type(values: np.ndarray) -> str:
+    """``"log"`` for positive values spanning two decades or more (a log-uniform learning rate), else auto."""
+    if len(values) and float(values.min()) > 0 and float(values.max()) / float(values.min()) >= 100:
+        return "log"
+    return "-"
 
 
 def importance_figure(values: dict[str, float], metric: str) -> dict[str, Any]:

@@ -224,7 +224,11 @@ def test_hpo_views_from_the_factory_storage(runs: Path) -> None:
         "epochs",
         "accuracy",
     ]
-    assert len(hpo.slice_figure(trials, "accuracy")["data"]) == 3
+    slices = hpo.slice_figure(trials, "accuracy")
+    assert len(slices["data"]) == 3
+    lrs = [t["params"]["lr"] for t in trials]
+    assert slices["layout"]["xaxis"]["type"] == ("log" if max(lrs) / min(lrs) >= 100 else "-")
+    assert slices["layout"]["xaxis2"]["type"] == "-"  # width: 16..128
     assert len(hpo.report_curves(trials, "loss")) == 6
 
 
