@@ -147,7 +147,10 @@ def _runs_callbacks(app: dash.Dash, root: str) -> None:
         Input("live", "n_intervals"),
     )
     def compare(selected: list[str] | None, _n: Any) -> Any:
-        chosen = [data.summarise_run(root, safe_path(root, s)) for s in selected or []]
+        chosen = []
+        for run_id in selected or []:
+            with contextlib.suppress(ValueError, OSError):  # a run deleted since it was ticked
+                chosen.append(data.summarise_run(root, safe_path(root, run_id)))
         columns, rows = data.compare_metrics(chosen)
         options = sorted(
             {k for s in chosen for k in s.metrics if not k.startswith("best.") and "." in k}
