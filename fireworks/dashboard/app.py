@@ -259,8 +259,8 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
             mode, key = "before", state.get("first")
         elif trigger == "sql-last":
             mode, key = "last", None
-        if trigger == "live" and mode == "after" and key is None:
-            mode = "first"
+        if (state.get("sort"), state.get("desc")) != (sort, desc):
+            mode, key = "first", None  # a key from another order means nothing in this one
         try:
             path = safe_path(root, db)
             stamp = data.db_stamp(path)
@@ -311,6 +311,8 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
             has_next=res.has_next,
             has_prev=res.has_prev,
             stamp=stamp,
+            sort=sort,
+            desc=desc,
         )
         columns = [{"name": c, "id": c} for c in res.columns]
         approx = f" of ≈{res.approx_rows:,}" if res.approx_rows is not None and not filters else ""

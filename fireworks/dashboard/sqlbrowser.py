@@ -216,6 +216,11 @@ def _decode_key(value: Any) -> Any:
 
 def _seek(sort: str | None, rid: str, ascending: bool, key: list[Any]) -> tuple[str, list[Any]]:
     """SQL for "strictly after ``key`` in the order (sort, rowid) ascending/descending" (NULLs sort lowest)."""
+    if not isinstance(key, list) or len(key) != (1 if sort is None else 2):
+        raise ValueError(
+            f"the page key {key!r} was made for another sort order than {sort!r}; "
+            "start again from the first page"
+        )
     if sort is None:
         return (f"{rid} > ?" if ascending else f"{rid} < ?"), [key[0]]
     col = quote(sort)

@@ -161,6 +161,9 @@ def test_bad_arguments_name_the_rule(tmp_path: Path) -> None:
         read_page(path, "t", size=0)
     with pytest.raises(KeyError, match="no table 'zz'"):
         read_page(path, "zz")
+    unsorted = read_page(path, "t", size=1)
+    with pytest.raises(ValueError, match="another sort order"):
+        read_page(path, "t", size=1, sort="a", after=unsorted.last)
 
 
 def test_connections_are_read_only_and_never_create_files(tmp_path: Path) -> None:
