@@ -87,7 +87,8 @@ COLD: dict[str, float] = {}
 def load_time(page: Any, url: str, ready: Callable[[Any], None], repeat: int) -> float:
     """Median seconds from navigating to ``url`` until ``ready(page)`` returns (a fresh load each time).
 
-    The first load (server caches cold) is not in the median; it is kept in ``COLD[url]``."""
+    The first load (the browser has not cached the app's scripts yet) is not in the median; it is kept in
+    ``COLD[url]``. The server's per-run summaries are warm by then: the dashboard makes them at start."""
     samples = []
     for _ in range(
         repeat + 1
@@ -238,7 +239,7 @@ def main() -> int:
                     peer_name if peer else "",
                     COLD.get(f"{peer_url}/dashboard") if peer else None,
                     max_seconds=TARGET_S,
-                    note="server caches cold",
+                    note="new browser cache: Dash's scripts fetched and compiled",
                 ),
                 Row(
                     f"run page ({trials} trials)",
