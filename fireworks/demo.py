@@ -316,7 +316,9 @@ def run_demo(args: argparse.Namespace) -> Path:
             f"\nbest: trial {best.id}  accuracy {best.metrics['accuracy']:.4f}  ({params})\n"
             f"{len(history)} trials in {elapsed:.1f} s; everything is in {exp.path}\n\n"
             f"look again:   fireworks show {exp.path}\n"
-            f"all runs:     fireworks experiments {Path(args.root)}"
+            f"all runs:     fireworks experiments {Path(args.root)}\n"
+            f"dashboard:    fireworks dashboard {Path(args.root)}   "
+            f"(then open http://127.0.0.1:8050/run/{exp.path.name})"
         )
         return exp.path
     finally:

@@ -35,6 +35,7 @@ def test_demo_writes_a_complete_experiment(tmp_path: Path) -> None:
     assert run.is_dir()
     # it says how to look again, and that command works
     assert f"fireworks show {run}" in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("dashboard:    fireworks dashboard out")
     assert "best: trial" in done.stdout
     shown = fireworks("show", str(run), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

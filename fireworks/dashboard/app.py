@@ -1,0 +1,700 @@
+"""``create_app(root)``: the Dash app over the experiments under ROOT, its routes and callbacks.
+
+Callbacks are thin: they turn the page's inputs into calls of the data functions (:mod:`.data`,
+:mod:`.sqlbrowser`, :mod:`.plots`, :mod:`.hpo`) and their results into components; every failure becomes an
+error panel in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import dash
+from dash import Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import abort, send_file
+
+from fireworks.dashboard import data, hpo, layout, plots
+from fireworks.dashboard.paths import UnsafePathError, safe_path
+from fireworks.dashboard.services import Services, feed_visdom
+from fireworks.dashboard.sqlbrowser import Filter, count_rows, read_columns, read_page, table_info
+
+_READ_ERRORS = (sqlite3.Error, ValueError, KeyError, OSError, data.RunError)
+_INLINE = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
+
+
+def create_app(root: str | Path = "runs") -> dash.Dash:
+    """The dashboard over the experiment folders under ``root`` (a Dash app; serve it with ``app.run()``).
+
+    >>> import tempfile
+    >>> app = create_app(tempfile.mkdtemp())
+    >>> app.title
+    'Fireworks dashboard'
+    """
+    base = Path(root).resolve()
+    if not base.is_dir():
+        raise FileNotFoundError(
+            f"no folder {base} to show experiments from; pass the folder holding the runs"
+        )
+    root_s = str(base)
+    app = dash.Dash(
+        __name__,
+        title="Fireworks dashboard",
+        suppress_callback_exceptions=True,
+        update_title=None,  # type: ignore[arg-type]
+    )
+    # summarising a run opens its files once (then it is cached until they change); start on all of them now
+    threading.Thread(
+        target=_warm, args=(root_s,), daemon=True, name="fireworks-dashboard-warm"
+    ).start()
+    services = Services()
+    app.server.config["fireworks_services"] = services
+    app.layout = layout.shell([dash.dcc.Location(id="url"), html.Div(id="content")])
+
+    @app.server.route("/files/<path:rel>")
+    def serve_file(rel: str) -> Any:
+        try:
+            path = safe_path(root_s, unquote(rel))
+        except UnsafePathError:
+            abort(403)
+        if not path.is_file():
+            abort(404)
+        inline = path.suffix.lower() in _INLINE or data.file_kind(path.name) in ("text", "json")
+        resp = send_file(
+            path,
+            as_attachment=not inline,
+            mimetype="text/plain" if data.file_kind(path.name) in ("text", "json") else None,
+        )
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+        )
+        return resp
+
+    @app.callback(Output("content", "children"), Input("url", "pathname"))
+    def route(pathname: str | None) -> Any:
+        path = unquote(pathname or "/")
+        if path.startswith("/run/"):
+            return layout.run_page(root_s, path.removeprefix("/run/"))
+        return layout.runs_page()
+
+    @app.callback(
+        Output("file-view", "children"), Input("file-pick", "value"), prevent_initial_call=True
+    )
+    def show_file(rel: str | None) -> Any:
+        return layout.file_view(root_s, rel) if rel else None
+
+    _runs_callbacks(app, root_s)
+    _sql_callbacks(app, root_s)
+    _plot_callbacks(app, root_s)
+    _hpo_callbacks(app, root_s)
+    _tool_callbacks(app, root_s, services)
+    return app
+
+
+def _warm(root: str) -> None:
+    with contextlib.suppress(Exception):
+        data.list_runs(root)
+
+
+# -- runs page --------------------------------------------------------------------------------------------
+
+
+def _runs_callbacks(app: dash.Dash, root: str) -> None:
+    @app.callback(
+        Output("runs-grid", "data"),
+        Output("runs-grid", "columns"),
+        Output("runs-count", "children"),
+        Output("runs-error", "children"),
+        Input("runs-search", "value"),
+        Input("runs-status", "value"),
+        Input("live", "n_intervals"),
+    )
+    def runs(search: str | None, status: str | None, _n: Any) -> Any:
+        try:
+            everything = data.list_runs(root)
+        except OSError as err:
+            return [], [], "", layout.error_panel("The runs cannot be listed", str(err))
+        shown = data.filter_runs(everything, search or "", status)
+        rows = []
+        for r in shown:
+            row = r.row()
+            row["name"] = f"[{r.name}]({layout.run_href(r.id)})"
+            rows.append(row)
+        fixed = ["name", "iteration", "time", "description", "status", "commit"]
+        metrics = sorted({k for r in shown for k in r.metrics})
+        columns = [
+            {"name": c, "id": c, "presentation": "markdown"}
+            if c == "name"
+            else {"name": c, "id": c}
+            for c in fixed
+        ]
+        columns += [{"name": m, "id": m, "type": "numeric"} for m in metrics]
+        if any(r.error for r in shown):
+            columns.append({"name": "error", "id": "error"})
+        return rows, columns, f"{len(shown)} of {len(everything)} runs", None
+
+    @app.callback(
+        Output("compare-grid", "data"),
+        Output("compare-grid", "columns"),
+        Output("compare-metric", "options"),
+        Input("runs-grid", "selected_row_ids"),
+        Input("live", "n_intervals"),
+    )
+    def compare(selected: list[str] | None, _n: Any) -> Any:
+        chosen = []
+        for run_id in selected or []:
+            with contextlib.suppress(ValueError, OSError):  # a run deleted since it was ticked
+                chosen.append(data.summarise_run(root, safe_path(root, run_id)))
+        columns, rows = data.compare_metrics(chosen)
+        options = sorted(
+            {k for s in chosen for k in s.metrics if not k.startswith("best.") and "." in k}
+        )
+        return rows, [{"name": c, "id": c} for c in columns], options
+
+    @app.callback(
+        Output("compare-graph", "figure"),
+        Input("compare-metric", "value"),
+        Input("runs-grid", "selected_row_ids"),
+        Input("live", "n_intervals"),
+    )
+    def overlay(metric: str | None, selected: list[str] | None, _n: Any) -> Any:
+        if not metric or not selected:
+            return {"data": [], "layout": {"template": "plotly_white"}}
+        table, _, column = metric.partition(".")
+        curves = []
+        for run_id in selected:
+            db = safe_path(root, f"{run_id}/{data.LOGS_DB}")
+            try:
+                cols = read_columns(db, table, ["step", column])
+            except _READ_ERRORS:
+                continue
+            curves.append((run_id, cols["step"], cols[column]))
+        return _resolve(plots.overlay_figure(curves, "step", metric))
+
+
+def _resolve(figure: dict[str, Any]) -> dict[str, Any]:
+    """Expand the theme name into Plotly's template (plotly.js needs the template itself)."""
+    import plotly.io as pio
+
+    figure.setdefault("layout", {}).setdefault(
+        "uirevision", "keep"
+    )  # live redraws keep zoom and pan
+    name = figure.get("layout", {}).get("template")
+    if isinstance(name, str):
+        figure["layout"]["template"] = pio.templates[name].to_plotly_json()
+    return figure
+
+
+# -- SQL browser ------------------------------------------------------------------------------------------
+
+
+def _sql_callbacks(app: dash.Dash, root: str) -> None:
+    @app.callback(
+        Output("sql-table", "options"),
+        Output("sql-table", "value"),
+        Output("sql-error", "children"),
+        Input("sql-db", "value"),
+    )
+    def tables(db: str | None) -> Any:
+        if not db:
+            return [], None, html.P("This run has no SQLite file.", style={"color": "#6b7280"})
+        found = data.database_tables(root, db)
+        if "error" in found:
+            return [], None, layout.error_panel("This database cannot be read", found["error"])
+        names = [t.name for t in found["tables"]]
+        return names, (names[0] if names else None), None
+
+    @app.callback(
+        Output("sql-grid", "data"),
+        Output("sql-grid", "columns"),
+        Output("sql-state", "data"),
+        Output("sql-status", "children"),
+        Output("sql-filter-list", "children"),
+        Output("sql-filter-col", "options"),
+        Output("sql-error", "children", allow_duplicate=True),
+        Output("sql-count-out", "children"),
+        Input("sql-table", "value"),
+        Input("sql-grid", "sort_by"),
+        Input("sql-filter-add", "n_clicks"),
+        Input("sql-filter-clear", "n_clicks"),
+        Input("sql-first", "n_clicks"),
+        Input("sql-prev", "n_clicks"),
+        Input("sql-next", "n_clicks"),
+        Input("sql-last", "n_clicks"),
+        Input("live", "n_intervals"),
+        State("sql-db", "value"),
+        State("sql-state", "data"),
+        State("sql-filter-col", "value"),
+        State("sql-filter-op", "value"),
+        State("sql-filter-value", "value"),
+        prevent_initial_call=True,
+    )
+    def page(table: str | None, sort_by: list[dict[str, Any]] | None, *args: Any) -> Any:
+        db, state, f_col, f_op, f_value = args[-5:]
+        trigger = ctx.triggered_id
+        if not db or not table:
+            return [], [], None, "", "", [], no_update, ""
+        state = dict(state or {})
+        if state.get("db") != db or state.get("table") != table:
+            state = {"db": db, "table": table, "filters": [], "mode": "first", "key": None}
+        filters = list(state.get("filters") or [])
+        if trigger == "sql-filter-add" and f_col:
+            filters.append([f_col, f_op or "=", f_value])
+        elif trigger == "sql-filter-clear":
+            filters = []
+        sort = sort_by[0]["column_id"] if sort_by else None
+        desc = bool(sort_by and sort_by[0]["direction"] == "desc")
+        mode, key = state.get("mode", "first"), state.get("key")
+        if trigger in ("sql-table", "sql-grid", "sql-filter-add", "sql-filter-clear", "sql-first"):
+            mode, key = "first", None
+        elif trigger == "sql-next" and state.get("has_next"):
+            mode, key = "after", state.get("last")
+        elif trigger == "sql-prev" and state.get("has_prev"):
+            mode, key = "before", state.get("first")
+        elif trigger == "sql-last":
+            mode, key = "last", None
+        if (state.get("sort"), state.get("desc")) != (sort, desc):
+            mode, key = "first", None  # a key from another order means nothing in this one
+        try:
+            path = safe_path(root, db)
+            stamp = data.db_stamp(path)
+            if trigger == "live" and state.get("stamp") == stamp:
+                raise PreventUpdate  # nothing was written since the page was read
+            info = table_info(path, table)
+            res = read_page(
+                path,
+                table,
+                size=layout.PAGE_SIZE,
+                sort=sort,
+                descending=desc,
+                filters=[Filter(*f) for f in filters],
+                after=key if mode == "after" else None,
+                before=key if mode == "before" else None,
+                last=mode == "last",
+            )
+        except _READ_ERRORS as err:
+            return (
+                [],
+                [],
+                state,
+                "",
+                _filter_text(filters),
+                [],
+                layout.error_panel(f"Table {table!r} cannot be read", str(err)),
+                "",
+            )
+        if not res.rows and mode in ("after", "before") and trigger != "live":
+            return (
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+                no_update,
+            )
+        state.update(
+            db=db,
+            table=table,
+            filters=filters,
+            mode=mode,
+            key=key,
+            first=res.first,
+            last=res.last,
+            has_next=res.has_next,
+            has_prev=res.has_prev,
+            stamp=stamp,
+            sort=sort,
+            desc=desc,
+        )
+        columns = [{"name": c, "id": c} for c in res.columns]
+        approx = f" of ≈{res.approx_rows:,}" if res.approx_rows is not None and not filters else ""
+        status = (
+            f"{len(res.rows)} rows{approx} · {'seek' if res.keyset else 'offset'} paging · "
+            f"{res.seconds * 1e3:.1f} ms"
+        )
+        counted = "" if trigger != "live" else no_update
+        return (
+            res.records(),
+            columns,
+            state,
+            status,
+            _filter_text(filters),
+            info.column_names,
+            None,
+            counted,
+        )
+
+    @app.callback(
+        Output("sql-count-out", "children", allow_duplicate=True),
+        Input("sql-count", "n_clicks"),
+        State("sql-state", "data"),
+        prevent_initial_call=True,
+    )
+    def count(_n: Any, state: dict[str, Any] | None) -> Any:
+        if not state:
+            return ""
+        try:
+            n = count_rows(
+                safe_path(root, state["db"]),
+                state["table"],
+                [Filter(*f) for f in state.get("filters") or []],
+            )
+        except _READ_ERRORS as err:
+            return f"cannot count: {err}"
+        return f"{n:,} rows match"
+
+
+def _filter_text(filters: list[list[Any]]) -> str:
+    shown = [
+        f"{c} {op}" + ("" if op in ("is null", "not null") else f" {v!r}") for c, op, v in filters
+    ]
+    return ("filters: " + " AND ".join(shown)) if shown else ""
+
+
+# -- plots ------------------------------------------------------------------------------------------------
+
+
+def _plot_callbacks(app: dash.Dash, root: str) -> None:
+    @app.callback(Output("plot-table", "options"), Input("plot-db", "value"))
+    def plot_tables(db: str | None) -> Any:
+        return _table_names(root, db)
+
+    @app.callback(
+        Output("plot-x", "options"),
+        Output("plot-y", "options"),
+        Output("plot-group", "options"),
+        Output("plot-x", "value"),
+        Input("plot-table", "value"),
+        State("plot-db", "value"),
+        State("plot-x", "value"),
+    )
+    def plot_columns(table: str | None, db: str | None, x: str | None) -> Any:
+        names = _column_names(root, db, table)
+        # a Dash dropdown drops a value missing from its options, so x is re-chosen with them
+        return names, names, names, x if x in names else ("step" if "step" in names else None)
+
+    controls = [
+        Input(i, "value")
+        for i in (
+            "plot-db",
+            "plot-table",
+            "plot-x",
+            "plot-y",
+            "plot-group",
+            "plot-kind",
+            "plot-theme",
+            "plot-palette",
+            "plot-log",
+            "plot-smooth",
+            "plot-title",
+            "plot-xtitle",
+            "plot-ytitle",
+        )
+    ]
+
+    @app.callback(
+        Output("plot-graph", "figure"),
+        Output("plot-error", "children"),
+        Output("plot-stamp", "data"),
+        *controls,
+        Input("live", "n_intervals"),
+        State("plot-stamp", "data"),
+    )
+    def draw(*values: Any) -> Any:
+        spec = _spec(*values[:-2])
+        if not spec["database"] or not spec["table"] or not spec["y"]:
+            return {"data": [], "layout": {"template": "plotly_white"}}, None, None
+        try:
+            stamp = data.db_stamp(safe_path(root, spec["database"]))
+            if ctx.triggered_id == "live" and stamp == values[-1]:
+                raise PreventUpdate
+            spec = plots.check_spec(spec)
+            cols = read_columns(
+                safe_path(root, spec["database"]), spec["table"], plots.columns_needed(spec)
+            )
+            figure = plots.build_figure(spec, cols)
+        except _READ_ERRORS as err:
+            return no_update, layout.error_panel("This plot cannot be drawn", str(err)), None
+        return _resolve(figure), None, stamp
+
+    @app.callback(
+        Output("plot-msg", "children"),
+        Output("plot-saved", "options"),
+        Input("plot-save", "n_clicks"),
+        State("run-id", "data"),
+        State("plot-name", "value"),
+        *[State(c.component_id, "value") for c in controls],
+        prevent_initial_call=True,
+    )
+    def save(_n: Any, run_id: str, name: str | None, *values: Any) -> Any:
+        try:
+            spec = plots.check_spec(_spec(*values))
+            path = data.save_plot_spec(root, run_id, name or "", spec)
+        except (ValueError, OSError) as err:
+            return f"not saved: {err}", no_update
+        return f"saved {path.name}", data.saved_plots(root, run_id)
+
+    @app.callback(
+        *[Output(c.component_id, "value", allow_duplicate=True) for c in controls],
+        *[
+            Output(i, "options", allow_duplicate=True)
+            for i in ("plot-table", "plot-x", "plot-y", "plot-group")
+        ],
+        Output("plot-name", "value"),
+        Output("plot-error", "children", allow_duplicate=True),
+        Input("plot-saved", "value"),
+        State("run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def reopen(name: str | None, run_id: str) -> Any:
+        if not name:
+            return (no_update,) * (len(controls) + 6)
+        try:
+            s = plots.check_spec(data.load_plot_spec(root, run_id, name))
+        except (ValueError, KeyError, OSError) as err:
+            return (
+                *(no_update,) * (len(controls) + 5),
+                layout.error_panel("This plot cannot be opened", str(err)),
+            )
+        logs = [a for a, on in (("x", s["log_x"]), ("y", s["log_y"])) if on]
+        return (
+            s["database"],
+            s["table"],
+            s["x"],
+            s["y"],
+            s["group"],
+            s["kind"],
+            s["theme"],
+            s["palette"],
+            logs,
+            s["smoothing"],
+            s["title"],
+            s["x_title"],
+            s["y_title"],
+            _table_names(root, s["database"]),
+            *[_column_names(root, s["database"], s["table"])] * 3,
+            name,
+            None,
+        )
+
+
+def _table_names(root: str, db: str | None) -> list[str]:
+    found = data.database_tables(root, db) if db else {"tables": []}
+    return [t.name for t in found.get("tables", [])]
+
+
+def _column_names(root: str, db: str | None, table: str | None) -> list[str]:
+    if not db or not table:
+        return []
+    try:
+        return table_info(safe_path(root, db), table).column_names
+    except _READ_ERRORS:
+        return []
+
+
+def _spec(
+    db: Any,
+    table: Any,
+    x: Any,
+    y: Any,
+    group: Any,
+    kind: Any,
+    theme: Any,
+    palette: Any,
+    log: Any,
+    smoothing: Any,
+    title: Any,
+    x_title: Any,
+    y_title: Any,
+) -> dict[str, Any]:
+    return {
+        "database": db or "",
+        "table": table or "",
+        "x": x or "step",
+        "y": list(y or []),
+        "group": group,
+        "kind": kind or "line",
+        "theme": theme or "plotly_white",
+        "palette": palette or "Plotly",
+        "log_x": "x" in (log or []),
+        "log_y": "y" in (log or []),
+        "smoothing": float(smoothing or 0.0),
+        "title": title or "",
+        "x_title": x_title or "",
+        "y_title": y_title or "",
+    }
+
+
+# -- HPO --------------------------------------------------------------------------------------------------
+
+
+def _hpo_callbacks(app: dash.Dash, root: str) -> None:
+
+    @app.callback(
+        Output("hpo-study", "options"),
+        Output("hpo-study", "value"),
+        Input("hpo-db", "data"),
+    )
+    def study_options(db: str) -> Any:
+        try:
+            names = hpo.studies(safe_path(root, db))
+        except _READ_ERRORS:
+            return [], None
+        return names, (names[0] if names else None)
+
+    @app.callback(
+        Output("hpo-trials", "data"),
+        Output("hpo-trials", "columns"),
+        Output("hpo-metric", "options"),
+        Output("hpo-metric", "value"),
+        Output("hpo-direction", "value"),
+        Output("hpo-best", "figure"),
+        Output("hpo-parallel", "figure"),
+        Output("hpo-slices", "figure"),
+        Output("hpo-importance", "figure"),
+        Output("hpo-reports", "figure"),
+        Output("hpo-error", "children"),
+        Output("hpo-stamp", "data"),
+        Input("hpo-study", "value"),
+        Input("hpo-metric", "value"),
+        Input("hpo-direction", "value"),
+        Input("live", "n_intervals"),
+        State("hpo-db", "data"),
+        State("hpo-stamp", "data"),
+    )
+    def views(
+        study: str | None,
+        metric: str | None,
+        direction: str | None,
+        _n: Any,
+        db: str,
+        old_stamp: Any,
+    ) -> Any:
+        stamp = data.db_stamp(safe_path(root, db))
+        if ctx.triggered_id == "live" and stamp == old_stamp:
+            raise PreventUpdate
+        return (*_hpo_views(root, db, study, metric, direction), stamp)
+
+
+def _hpo_views(
+    root: str, db: str, study: str | None, metric: str | None, direction: str | None
+) -> Any:
+    empty = {"data": [], "layout": {"template": "plotly_white"}}
+    if not study:
+        return [], [], [], None, None, empty, empty, empty, empty, empty, None
+    try:
+        trials = hpo.load_trials(safe_path(root, db), study)
+    except _READ_ERRORS as err:
+        return (
+            [],
+            [],
+            [],
+            None,
+            None,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            layout.error_panel("The trials cannot be read", str(err)),
+        )
+    columns, rows = hpo.trials_table(trials)
+    metrics = hpo.metric_names(trials)
+    if metric not in metrics:
+        metric = metrics[0] if metrics else None
+        direction = None
+    if metric is None:
+        return (
+            rows,
+            [{"name": c, "id": c} for c in columns],
+            [],
+            None,
+            None,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            None,
+        )
+    direction = direction or hpo.guess_direction(metric)
+    best = hpo.best_figure(hpo.best_so_far(trials, metric, direction), metric)
+    reports = plots.overlay_figure(hpo.report_curves(trials, metric), "step", metric)
+    return (
+        rows,
+        [{"name": c, "id": c} for c in columns],
+        metrics,
+        metric,
+        direction,
+        _resolve(best),
+        _resolve(hpo.parallel_figure(trials, metric)),
+        _resolve(hpo.slice_figure(trials, metric)),
+        _resolve(hpo.importance_figure(hpo.importances(trials, metric), metric)),
+        _resolve(reports),
+        None,
+    )
+
+
+# -- TensorBoard and Visdom -------------------------------------------------------------------------------
+
+
+def _tool_callbacks(app: dash.Dash, root: str, services: Services) -> None:
+    def frame(url: str) -> Any:
+        return html.Iframe(
+            src=url, style={"width": "100%", "height": "720px", "border": "1px solid #e5e7eb"}
+        )
+
+    @app.callback(
+        Output("tb-out", "children"),
+        Output("tb-frame", "children"),
+        Input("tb-start", "n_clicks"),
+        State("run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def tensorboard(_n: Any, run_id: str) -> Any:
+        try:
+            folder = safe_path(root, run_id)
+            logdir = folder / "tensorboard"
+            url = services.tensorboard(logdir if logdir.is_dir() else folder, key=run_id)
+        except Exception as err:
+            return layout.error_panel("TensorBoard did not start", str(err)), None
+        return html.A(f"TensorBoard at {url}", href=url, target="_blank", id="tb-link"), frame(url)
+
+    @app.callback(
+        Output("visdom-out", "children"),
+        Output("visdom-frame", "children"),
+        Input("visdom-start", "n_clicks"),
+        State("run-id", "data"),
+        prevent_initial_call=True,
+    )
+    def visdom(_n: Any, run_id: str) -> Any:
+        try:
+            url = services.visdom()
+            env = run_id.replace("/", "_")
+            windows = feed_visdom(url, env, safe_path(root, f"{run_id}/{data.LOGS_DB}"))
+        except Exception as err:
+            return layout.error_panel("Visdom did not start", str(err)), None
+        link = f"{url}env/{env}"
+        out: list[Any] = [
+            html.A(f"Visdom at {link}", href=link, target="_blank", id="visdom-link"),
+            f" ({len(windows)} plots)",
+        ]
+        missing = services.visdom_page_ready()
+        if missing is not None:
+            out.append(
+                layout.error_panel(
+                    "Visdom's page has no JavaScript yet",
+                    "Visdom downloads its scripts from CDNs on first use and the dashboard downloads nothing; "
+                    f"the plots are stored in the server, and its page will show them after running once, "
+                    f"with internet access:\n{missing}",
+                )
+            )
+        return html.Span(out), frame(link)

@@ -1,0 +1,105 @@
+"""The Dash app's HTTP surface (file route, command line) without a browser."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fireworks import Experiment
+from fireworks.cli import build_parser
+from fireworks.dashboard import create_app
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    with Experiment("r", root=runs) as exp:
+        exp.log("train", {"loss": 1.0})
+    (exp.path / "notes.txt").write_text("hello")
+    (exp.path / "page.html").write_text("<script>alert(1)</script>")
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink(tmp_path / "secret.txt", exp.path / "link.txt")
+    return runs
+
+
+def test_files_are_served_only_from_inside_root(root: Path) -> None:
+    client = create_app(root).server.test_client()
+    ok = client.get("/files/r_0/notes.txt")
+    assert ok.status_code == 200 and ok.data == b"hello"
+    assert ok.headers["X-Content-Type-Options"] == "nosniff"
+    for attempt in (
+        "/files/../secret.txt",
+        "/files/r_0/../../secret.txt",
+        "/files/%2E%2E/secret.txt",
+        "/files/r_0/link.txt",
+        "/files//etc/passwd",
+        "/files/r_0/%2E%2E/%2E%2E/secret.txt",
+    ):
+        resp = client.get(attempt)
+        # refused, or not a file route at all (Dash answers unknown paths with its page)
+        assert resp.status_code in (403, 404) or b"_dash-config" in resp.data, attempt
+        assert b"secret" not in resp.data and b"root:" not in resp.data
+    assert client.get("/files/r_0/missing.txt").status_code == 404
+    html = client.get("/files/r_0/page.html")
+    assert html.headers["Content-Type"].startswith(
+        "text/plain"
+    ) or "attachment" in html.headers.get("Content-Disposition", "")
+
+
+def test_create_app_needs_an_existing_root(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        create_app(tmp_path / "absent")
+
+
+def test_command_line_defaults_bind_localhost() -> None:
+    args = build_parser().parse_args(["dashboard"])
+    assert (args.root, args.host, args.port) == ("runs", "127.0.0.1", 8050)
+    args = build_parser().parse_args(["dashboard", "elsewhere", "--port", "9000"])
+    assert (args.root, args.port) == ("elsewhere", 9000)
+
+
+def test_command_reports_a_missing_root(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fireworks", "dashboard", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "no folder" in done.stderr
+
+
+def test_command_serves_on_localhost_until_stopped(root: Path) -> None:
+    import time
+    import urllib.request
+
+    from fireworks.dashboard.services import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fireworks", "dashboard", str(root), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, body = time.monotonic() + 90, ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert "<title>Fireworks dashboard</title>" in body
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/files/r_0/notes.txt", timeout=5
+        ) as resp:
+            assert resp.read() == b"hello"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out
