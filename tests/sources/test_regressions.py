@@ -263,3 +263,14 @@ def test_reset_returns_the_source() -> None:
     assert src.reset() is src
     assert xs(list(src.reset())) == [[0, 1], [2, 3], [4]]
     assert ShufflerSource(Message({"x": [1]}), seed=0).reset() is not None
+
+
+def test_a_pass_through_table_over_batches_writes_what_flows_through(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from fireworks import TableSource
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sink.sqlite'}")
+    sink = TableSource("rows", engine, inputs=BatchingSource(Message({"x": list(range(10))}), 4))
+    assert xs(list(sink)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert sorted(sink.query().all()["x"].tolist()) == list(range(10))
