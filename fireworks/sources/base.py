@@ -303,10 +303,6 @@ class Source:
         """
         return plan.resume_pass(self, dict(state))
 
-    def _start_pass(self) -> None:
-        for node in walk(self):
-            node._new_pass()
-
     def _new_pass(self) -> None:
         """Called on every node upstream when a fresh pass starts (ShufflerSource draws an epoch)."""
 
