@@ -1,8 +1,11 @@
 """Sources: the lazy data-flow graph (``Source``) and its toolbox.
 
-``base`` holds the Source node itself (graph, forwarding, iteration, state); ``transforms`` the one-input
-toolbox; ``junctions`` the many-input ones; ``io`` the file readers; ``torch`` the ``torch.utils.data``
-adapters; ``prefetch`` the background prefetcher; ``graph`` the pictures of a pipeline.
+The core, one concept per module: ``base`` the Source node and its protocol; ``graph`` walking the graph,
+attribute forwarding and pictures; ``indexing`` the index rules; ``errors`` error naming; ``plan`` pass
+planning (the one place that picks how a pass reads) and passes; ``fastpaths`` the fast paths and their
+laws; ``fanout`` shared reads of a stream; ``epochs`` per-pass epochs of shuffling nodes; ``adapters`` plain
+data as Sources. The toolbox: ``transforms`` (one input), ``junctions`` (many), ``caching``, ``io`` (file
+readers), ``torch`` (``torch.utils.data`` adapters), ``prefetch`` (background prefetch).
 """
 
 from __future__ import annotations

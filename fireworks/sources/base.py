@@ -303,10 +303,6 @@ class Source:
         """
         return plan.resume_pass(self, dict(state))
 
-    def _start_pass(self) -> None:
-        for node in walk(self):
-            node._new_pass()
-
     def _new_pass(self) -> None:
         """Called on every node upstream when a fresh pass starts (ShufflerSource draws an epoch)."""
 
@@ -391,8 +387,17 @@ class Source:
         self.__dict__["_cursor_busy"] = True
         try:
             token = PASS_EPOCHS.set(epochs)
+            hub = self._hub
+            kept = [
+                (n, n.__dict__.get("epoch"), n.__dict__.get("_used")) for n in epochal_nodes(self)
+            ]
             try:
+                # the reset that starts a pass rewinds cursors only: it keeps the hub that shares this
+                # pass, and the epochs upstream (a user's reset() is a new epoch; this one is not)
                 self.reset()
+                self._hub = hub
+                for node, epoch, used in kept:
+                    node.__dict__.update(epoch=epoch, _used=used)
                 for _ in range(start):
                     next(self)
             finally:
@@ -436,6 +441,7 @@ class Source:
         that ``for batch in src.reset():`` reads from the start."""
         self._cursor = 0
         self._drop_own_iter()
+        self._hub = None  # passes after a reset read afresh (a new epoch), never a replay
         for inp in _inputs_of(self).values():
             inp.reset()
         return self

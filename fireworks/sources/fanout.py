@@ -38,8 +38,9 @@ class Hub:
         self.readers: weakref.WeakSet[HubReader] = weakref.WeakSet()
 
     def joinable(self) -> bool:
-        """A new pass may share this one: nothing was dropped yet, and it serves the same epochs."""
-        return self.base == 0 and self.epochs == PASS_EPOCHS.get()
+        """A new pass may share this one: it is still under way, nothing was dropped yet, and it serves
+        the same epochs (a pass that starts after it ended reads afresh)."""
+        return self.base == 0 and not self.done and self.epochs == PASS_EPOCHS.get()
 
     def reader(self) -> HubReader:
         r = HubReader(self)

@@ -5,8 +5,9 @@ A class declares the ones it supports in ``_fast_paths`` (a frozenset of names);
 the items (``__getitem__``, ``__len__``, ``__next__``, ``_stream``, ...), so a subclass overriding any of
 them falls back to the reference path automatically. The laws:
 
-- ``"blocks"``: ``__getitem__`` takes every index form and ``node[a:b][j] == node[a + j]``; a pass reads
-  blocks of ``sizes.block_rows`` rows and splits them (rows only).
+- ``"blocks"``: ``__getitem__`` takes every index form, returns a Message it does not keep (a fresh
+  one, as Message indexing makes), and ``node[a:b][j] == node[a + j]``; a pass reads blocks of
+  ``sizes.block_rows`` rows and splits them (rows only).
 - ``"windows"``: for a batched node, ``node._windows(start)`` yields ``(window, bounds)`` with batch ``k``
   equal to ``window[a:b]``: several batches read with one call. A transform passes windows through when
   it commutes with slicing rows (``f(w)[a:b] == f(w[a:b])``, e.g. ``ToTensorSource``).
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from fireworks.sources.errors import PASSTHROUGH, pipeline_error
+from fireworks.sources.errors import PASSTHROUGH, message_type, pipeline_error
 
 if TYPE_CHECKING:
     from fireworks.message import Message
@@ -43,10 +44,17 @@ def blocks(node: Source, start: int) -> Iterator[Message]:
 
 
 def split_windows(windows: Windows) -> Iterator[Message]:
-    """The batches of a windowed pass, one by one."""
+    """The batches of a windowed pass, one by one.
+
+    A window is a Message this pass made for itself (a gather, or a transform of one) and never shows to
+    anyone, and its batches are disjoint rows of it; so a batch is a view of its rows rather than a copy,
+    and writing to one batch changes no other batch and nothing outside the pass.
+    """
+    from_columns = message_type()._from_columns
     for window, bounds in windows:
+        data = window._data
         for a, b in bounds:
-            yield window[a:b]
+            yield from_columns({k: v[a:b] for k, v in data.items()}, b - a)
 
 
 def windows_through(node: Source, start: int) -> Windows | None:

@@ -15,7 +15,7 @@ import numpy as np
 from fireworks.sources.base import Source
 from fireworks.sources.epochs import SeededEpochs, epoch_of
 from fireworks.sources.errors import message_type as _message_type
-from fireworks.sources.indexing import normalize_index
+from fireworks.sources.indexing import index_to_array, normalize_index
 from fireworks.sources.plan import take
 
 MODES = ("random", "round_robin", "concat")
@@ -87,6 +87,11 @@ class AggregatorSource(SeededEpochs, Source):
         idx = normalize_index(index, labels.shape[0])
         if isinstance(idx, int):
             return ins[int(labels[idx])][int(rows[idx])]
+        if self._is_batched():  # items are batches: reordering rows by item would cut them
+            parts = [ins[int(labels[k])][int(rows[k])] for k in index_to_array(idx)]
+            if not parts:
+                return take(ins[0], np.empty(0, dtype=np.int64))
+            return parts[0] if len(parts) == 1 else _message_type().concat(parts)
         want_labels, want_rows = labels[idx], rows[idx]
         present = np.unique(want_labels)
         if present.size == 1:

@@ -1,7 +1,8 @@
 """The differential harness: random pipelines, every consumption path, one meaning.
 
 Hypothesis builds pipelines from every toolbox node (map, filter, shuffle, batch — batches of batches too —,
-repeat, index map, cache, prefetch, to-tensors, a column merge of two branches, an aggregator junction) and
+repeat, index map, cache, prefetch, to-tensors, a column merge of two branches, an aggregator junction,
+and — in the long profile — TableSource pass-through sinks on SQLite) and
 user-style subclasses (``__getitem__`` only, ``__getitem__`` for ints only, ``__next__``/``reset`` only,
 ``__len__`` only) over Message, list, iterator, CSV and Parquet roots, with the core's internal block,
 window and lag sizes set tiny. Each pipeline must give the reference items through ``iter``, ``next()``,
@@ -138,6 +139,11 @@ def _apply(src: Source, step: tuple[Any, ...]) -> Source:
         return Source({"left": src, "right": src.map(lambda m: Message({"w": m["x"]}))})
     if op == "aggregate":
         return AggregatorSource([src, src.map(lambda m: m)], mode=step[1], seed=1)
+    if op == "table":  # a pass-through TableSource sink (SQLite): rows pass on unchanged
+        from fireworks import TableSource
+
+        _tables[0] += 1
+        return TableSource(f"t{_tables[0]}", _engine(), inputs=src)
     if op == "addz":
         return AddZ(src)
     if op == "ints_only":
@@ -147,6 +153,20 @@ def _apply(src: Source, step: tuple[Any, ...]) -> Source:
     if op == "len_cap":
         return LenCap(src)
     raise AssertionError(op)
+
+
+_tables = [0]
+
+
+def _engine() -> Any:
+    import sqlalchemy as sa
+
+    if not _engines:
+        _engines.append(sa.create_engine(f"sqlite:///{FILES / 'sink.sqlite'}"))
+    return _engines[0]
+
+
+_engines: list[Any] = []
 
 
 def _index_map(src: Source, picks: Any) -> Source:
@@ -172,12 +192,18 @@ steps = st.one_of(
     st.just(("next_only",)),
     st.just(("len_cap",)),
 )
-pipelines = st.tuples(
-    st.sampled_from(["message", "list", "iterator", "csv", "parquet"]),
-    st.integers(1, 25),
-    st.integers(1, 6),
-    st.lists(steps, max_size=4),
-)
+
+
+def pipelines(with_sinks: bool) -> st.SearchStrategy[tuple[Any, ...]]:
+    """(root kind, rows, chunk/row-group size, steps); ``with_sinks`` adds TableSource pass-through sinks
+    (SQLite writes: slower, so the long profile only)."""
+    step = st.one_of(steps, st.just(("table",))) if with_sinks else steps
+    return st.tuples(
+        st.sampled_from(["message", "list", "iterator", "csv", "parquet"]),
+        st.integers(1, 25),
+        st.integers(1, 6),
+        st.lists(step, max_size=4),
+    )
 
 
 def _make(spec: tuple[Any, ...]):
@@ -212,19 +238,19 @@ def _check(spec: tuple[Any, ...], dataloader: bool = False) -> None:
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
 )
-@given(pipelines)
+@given(pipelines(with_sinks=False))
 def test_every_path_gives_the_same_items(spec) -> None:
     _check(spec)
 
 
 @pytest.mark.nightly
 @settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(pipelines)
+@given(pipelines(with_sinks=True))
 def test_every_path_gives_the_same_items_long(spec) -> None:
     _check(spec, dataloader=True)
 

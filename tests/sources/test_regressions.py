@@ -263,3 +263,27 @@ def test_reset_returns_the_source() -> None:
     assert src.reset() is src
     assert xs(list(src.reset())) == [[0, 1], [2, 3], [4]]
     assert ShufflerSource(Message({"x": [1]}), seed=0).reset() is not None
+
+
+def test_a_pass_through_table_over_batches_writes_what_flows_through(tmp_path) -> None:
+    import sqlalchemy as sa
+
+    from fireworks import TableSource
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sink.sqlite'}")
+    sink = TableSource("rows", engine, inputs=BatchingSource(Message({"x": list(range(10))}), 4))
+    assert xs(list(sink)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert sorted(sink.query().all()["x"].tolist()) == list(range(10))
+
+
+def test_writing_to_a_batch_of_a_windowed_pass_changes_nothing_else() -> None:
+    import torch
+
+    data = Message({"x": torch.arange(10), "v": np.arange(10)})
+    batches = list(Source(data).batch(3).to_tensors())
+    for b in batches:
+        b["x"][:] = -1
+        b["v"][:] = -1
+    assert data["x"].tolist() == list(range(10)) and data["v"].tolist() == list(range(10))
+    again = list(Source(data).batch(3))
+    assert [m["x"].tolist() for m in again] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
