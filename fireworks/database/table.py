@@ -75,6 +75,9 @@ class TableSource(Source):
     """
 
     _one_to_one = True
+    # each batch that flows through is written and committed by __getitem__/_stream: never let a batched
+    # pass fetch several batches as one window past them (that skipped the writes)
+    _row_wise = False
 
     def __init__(
         self,
