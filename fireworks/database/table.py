@@ -6,6 +6,7 @@ import contextlib
 import functools
 import itertools
 import os
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from fireworks.database.schema import (
     check_compatible,
     check_length,
     columns_of,
+    load_specs,
     save_specs,
     spec_from_python_type,
     spec_from_sql_type,
@@ -180,6 +182,14 @@ class TableSource(Source):
             with self._reading() as conn:  # another process created it first: use theirs
                 if not sa.inspect(conn).has_table(self.table_name):
                     raise
+            if self.dialect == "mysql":
+                # MariaDB commits CREATE TABLE at once: the winner records the column specs just after
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    with self._reading() as conn:
+                        if load_specs(conn, self.table_name):
+                            break
+                    time.sleep(0.01)
         self._table = None
         table = self.table
         assert table is not None
