@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 import os
-import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -33,7 +33,6 @@ from fireworks.database.schema import (
     check_compatible,
     check_length,
     columns_of,
-    load_specs,
     save_specs,
     spec_from_python_type,
     spec_from_sql_type,
@@ -129,6 +128,19 @@ class TableSource(Source):
         return dict(self._specs)
 
     def _ensure(self, first: Mapping[str, ColumnSpec] | None = None) -> sa.Table:
+        if self._table is not None or self.dialect != "mysql":
+            return self._ensure_unlocked(first)
+        # MariaDB commits CREATE TABLE before the column specs are saved: a named lock keeps another
+        # process from reflecting the new table in between (it would misread tensor columns)
+        key = "fireworks:" + hashlib.sha1(self.table_name.encode()).hexdigest()
+        with self.engine.connect() as lock:
+            lock.execute(sa.text("SELECT GET_LOCK(:key, 60)"), {"key": key})
+            try:
+                return self._ensure_unlocked(first)
+            finally:
+                lock.execute(sa.text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+
+    def _ensure_unlocked(self, first: Mapping[str, ColumnSpec] | None) -> sa.Table:
         table = self.table
         if table is not None:
             return table
@@ -182,14 +194,6 @@ class TableSource(Source):
             with self._reading() as conn:  # another process created it first: use theirs
                 if not sa.inspect(conn).has_table(self.table_name):
                     raise
-            if self.dialect == "mysql":
-                # MariaDB commits CREATE TABLE at once: the winner records the column specs just after
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    with self._reading() as conn:
-                        if load_specs(conn, self.table_name):
-                            break
-                    time.sleep(0.01)
         self._table = None
         table = self.table
         assert table is not None
