@@ -131,21 +131,26 @@ def _on_begin(conn: sa.Connection) -> None:
 _DAMAGE = ("malformed", "not a database", "file is encrypted", "disk image")
 
 
-def _on_error(context: Any) -> BaseException | None:
-    err = context.original_exception
+def damage_error(path: str | None, err: BaseException) -> Exception | None:
+    """CorruptFileError naming ``path`` when ``err`` is SQLite saying the file is damaged, else None."""
     if not isinstance(err, sqlite3.DatabaseError) or not any(d in str(err) for d in _DAMAGE):
+        return None
+    if not path or path == ":memory:":
         return None
     from fireworks.exceptions import CorruptFileError
 
-    path = context.engine.url.database if context.engine is not None else None
-    if not path or path == ":memory:":
-        return None
-    damaged = CorruptFileError(
+    return CorruptFileError(
         path,
         f"SQLite cannot read it, it may be cut short or overwritten ({err})",
         "restore the file from a copy; `sqlite3 FILE .recover` can rescue what is left",
     )
-    damaged.__cause__ = context.sqlalchemy_exception
+
+
+def _on_error(context: Any) -> BaseException | None:
+    path = context.engine.url.database if context.engine is not None else None
+    damaged = damage_error(path, context.original_exception)
+    if damaged is not None:
+        damaged.__cause__ = context.sqlalchemy_exception
     return damaged
 
 

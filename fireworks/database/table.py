@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import itertools
 import os
 import weakref
@@ -126,6 +127,19 @@ class TableSource(Source):
         return dict(self._specs)
 
     def _ensure(self, first: Mapping[str, ColumnSpec] | None = None) -> sa.Table:
+        if self._table is not None or self.dialect != "mysql":
+            return self._ensure_unlocked(first)
+        # MariaDB commits CREATE TABLE before the column specs are saved: a named lock keeps another
+        # process from reflecting the new table in between (it would misread tensor columns)
+        key = "fireworks:" + hashlib.sha1(self.table_name.encode()).hexdigest()
+        with self.engine.connect() as lock:
+            lock.execute(sa.text("SELECT GET_LOCK(:key, 60)"), {"key": key})
+            try:
+                return self._ensure_unlocked(first)
+            finally:
+                lock.execute(sa.text("SELECT RELEASE_LOCK(:key)"), {"key": key})
+
+    def _ensure_unlocked(self, first: Mapping[str, ColumnSpec] | None) -> sa.Table:
         table = self.table
         if table is not None:
             return table

@@ -49,7 +49,23 @@ def _experiments(args: argparse.Namespace) -> int:
 
 
 def sqlite_tables(path: Path) -> list[tuple[str, int, list[str]]]:
-    """(table, row count, columns) of every user table in the SQLite file ``path``, opened read-only."""
+    """(table, row count, columns) of every user table in the SQLite file ``path``, opened read-only.
+
+    A damaged file raises :class:`~fireworks.exceptions.CorruptFileError` naming it.
+    """
+    from fireworks._sqlite import check_file, damage_error
+
+    check_file(str(path))
+    try:
+        return _sqlite_tables(path)
+    except sqlite3.DatabaseError as err:
+        damaged = damage_error(str(path), err)
+        if damaged is None:
+            raise
+        raise damaged from err
+
+
+def _sqlite_tables(path: Path) -> list[tuple[str, int, list[str]]]:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         names = [
@@ -72,6 +88,7 @@ def sqlite_tables(path: Path) -> list[tuple[str, int, list[str]]]:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from fireworks.exceptions import CorruptFileError
     from fireworks.experiment.experiment import load_experiment
 
     try:
@@ -90,7 +107,7 @@ def _show(args: argparse.Namespace) -> int:
         if f.endswith(".sqlite"):
             try:
                 rows += [(f, t, n, ", ".join(c)) for t, n, c in sqlite_tables(exp.path / f)]
-            except sqlite3.Error as err:
+            except (sqlite3.Error, CorruptFileError) as err:
                 rows.append((f, f"<unreadable: {err}>", "", ""))
     print("\ntables:")
     print(format_table(("database", "table", "rows", "columns"), rows) if rows else "(none)")

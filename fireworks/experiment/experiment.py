@@ -28,6 +28,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from fireworks._imports import optional_import
+from fireworks.exceptions import CorruptFileError
 from fireworks.experiment._sqlite import sqlite_engine
 from fireworks.experiment.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from fireworks.experiment.metrics import MetricLogger
@@ -95,9 +96,17 @@ class Metadata(MutableMapping[str, Any]):
                 data = json.load(f)
         except FileNotFoundError:
             return {}
+        except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+            raise CorruptFileError(
+                self._path,
+                f"it is not valid JSON, it may be cut short or overwritten ({err})",
+                "restore it from a copy (Fireworks writes it atomically, so a crash never leaves it so)",
+            ) from err
         if not isinstance(data, dict):
-            raise ValueError(
-                f"{self._path} must hold a JSON object, but holds {type(data).__name__}"
+            raise CorruptFileError(
+                self._path,
+                f"it must hold a JSON object, but holds {type(data).__name__}",
+                "restore it from a copy",
             )
         return data
 

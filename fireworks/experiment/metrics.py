@@ -256,10 +256,9 @@ class MetricLogger:
             try:
                 retry_while_locked(write)
             except BaseException:
+                # the schema seen inside the failed transaction may be gone
                 for entry in self._tables.values():
-                    entry.columns = (
-                        None  # the schema seen inside the failed transaction may be gone
-                    )
+                    entry.columns = None
                 raise
             for entry in self._tables.values():
                 entry.pending.clear()

@@ -243,3 +243,36 @@ def test_sqlite_files_of_an_experiment(tmp_path, counts):
     outcomes = _sweep(copy, "logs.sqlite", data, read, {"whole": whole}, cuts=cuts)
     _count(counts, outcomes)
     assert outcomes["cut:damaged"] > len(cuts) // 2
+
+
+def test_experiment_metadata_files(tmp_path, counts):
+    with Experiment("meta", root=tmp_path / "runs") as exp:
+        exp.metadata.update({"lr": 0.1, "layers": [64, 64], "note": "ünïcode"})
+    data = (exp.path / "metadata.json").read_bytes()
+    copy = tmp_path / "copy"
+    shutil.copytree(exp.path, copy)
+    whole = dict(load_experiment(exp.path).metadata)
+
+    def read(path: Path) -> dict[str, Any]:
+        return dict(load_experiment(path.parent).metadata)
+
+    outcomes = _sweep(
+        copy, "metadata.json", data, read, {"whole": whole}, cuts=list(range(1, len(data)))
+    )
+    _count(counts, outcomes)
+    assert outcomes["cut:damaged"] == len(data) - 1
+
+
+def test_sqlite_files_shown_by_the_cli(tmp_path, counts):
+    from fireworks.experiment.cli import sqlite_tables
+
+    with Experiment("cli", root=tmp_path / "runs") as exp:
+        for i in range(100):
+            exp.log("train", {"loss": float(i)})
+    data = (exp.path / "logs.sqlite").read_bytes()
+    target = tmp_path / "logs.sqlite"
+    whole = sqlite_tables(exp.path / "logs.sqlite")
+    cuts = list(range(1, 101)) + list(range(101, len(data), SQLITE_STEP))
+    outcomes = _sweep(tmp_path, target.name, data, sqlite_tables, {"whole": whole}, cuts=cuts)
+    _count(counts, outcomes)
+    assert outcomes["cut:damaged"] > len(cuts) // 2

@@ -24,6 +24,7 @@ from fireworks import (
     Experiment,
     Factory,
     Message,
+    Source,
     TableSource,
     load_experiment,
     save_checkpoint,
@@ -194,6 +195,38 @@ def test_table_source(url, table_name, counts):
 
     def judge(before: list, after: list, k: int) -> str:
         return _judge_rows(counts, before, after, _as_rows(_table_rows(k)))
+
+    try:
+        _kill_sweep(counts, write, state, judge)
+    finally:
+        _drop(url, table_name)
+
+
+SUB = 8  # rows per batch of the pass-through form
+
+
+def test_table_source_pass_through(url, table_name, counts):
+    # with inputs, each batch that flows through is its own transaction: a kill leaves whole batches, in order
+    def write(k: int) -> None:
+        writer = TableSource(table_name, url, inputs=Source(_table_rows(k)).batch(SUB))
+        for _ in writer:
+            pass
+
+    def state() -> list[tuple[Any, ...]]:
+        table = TableSource(table_name, url)
+        return [] if table.table is None else _as_rows(table.query().all())
+
+    def judge(before: list, after: list, k: int) -> str:
+        rows = _as_rows(_table_rows(k))
+        batches = [rows[a : a + SUB] for a in range(0, len(rows), SUB)]
+        have = Counter(after)
+        present = [sum(1 for r in b if have[r]) for b in batches]
+        half = any(p not in (0, len(b)) for p, b in zip(present, batches))
+        gap = any(not present[i] and present[i + 1] for i in range(len(batches) - 1))
+        counts["half_written"] += int(half or gap)
+        assert not (half or gap), f"batches must be whole and in order: {present}"
+        _judge_rows(counts, before, after, [r for b, p in zip(batches, present) if p for r in b])
+        return "new" if all(present) else "old" if not any(present) else "whole batches"
 
     try:
         _kill_sweep(counts, write, state, judge)

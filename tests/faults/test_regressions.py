@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 import torch
 
-from fireworks import CorruptFileError, Experiment, Message, load_experiment
+from fireworks import CorruptFileError, Experiment, Message, Source, TableSource, load_experiment
 from fireworks.experiment.checkpoint import MAGIC, read_checkpoint
 
 METRICS = [
@@ -111,3 +111,15 @@ def test_experiment_engines_wait_while_another_process_locks_the_file(tmp_path):
         finally:
             release.join()
             other.close()
+
+
+def test_a_pass_through_table_source_writes_every_batch_of_a_for_loop(tmp_path, counts):
+    # Before the fix: iterating a TableSource over a batched, random-access input fetched several batches
+    # as one window past the TableSource, and wrote nothing.
+    url = f"sqlite:///{tmp_path / 'pass.sqlite'}"
+    msg = Message({"k": torch.arange(20), "s": [str(i) for i in range(20)]})
+    writer = TableSource("through", url, inputs=Source(msg).batch(8))
+    assert [len(batch) for batch in writer] == [8, 8, 4]
+    rows = TableSource("through", url).query().all()
+    counts["rows_checked"] += len(rows)
+    assert rows["k"].tolist() == list(range(20))
