@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from fireworks.database.schema import (
     check_compatible,
     check_length,
     columns_of,
+    load_specs,
     save_specs,
     spec_from_python_type,
     spec_from_sql_type,
@@ -22,6 +24,8 @@ from fireworks.database.schema import (
     sql_type,
 )
 from fireworks.database.table.connection import TableConnection
+
+_CREATE_TRIES = 8
 
 
 class TableCreation(TableConnection):
@@ -80,13 +84,32 @@ class TableCreation(TableConnection):
             new.create(self._conn, checkfirst=True)  # type: ignore[arg-type]
             save_specs(self._conn, self.table_name, specs)  # type: ignore[arg-type]
         else:
-            with self.engine.begin() as conn:
-                new.create(conn, checkfirst=True)
-                save_specs(conn, self.table_name, specs)
+            self._create_apart(new, specs)
         self._table = None
         table = self.table
         assert table is not None
         return table
+
+    def _create_apart(self, new: sa.Table, specs: Mapping[str, ColumnSpec]) -> None:
+        """Create ``new`` and record its specs in a transaction of its own. Another process may be creating
+        the same table at this moment (DataLoader workers writing through one TableSource): when that makes
+        this one fail, wait until the table and its specs are there, and use them."""
+        for attempt in range(_CREATE_TRIES):
+            try:
+                with self.engine.begin() as conn:
+                    # specs first: MariaDB commits before DDL, so a table is never seen without its specs
+                    save_specs(conn, self.table_name, specs)
+                    new.create(conn, checkfirst=True)
+                return
+            except sa.exc.DBAPIError:
+                if attempt == _CREATE_TRIES - 1:
+                    raise
+                time.sleep(0.02 * 2**attempt)
+                with self.engine.connect() as conn:
+                    if sa.inspect(conn).has_table(self.table_name) and load_specs(
+                        conn, self.table_name
+                    ):
+                        return
 
     def _new_columns(
         self, first: Mapping[str, ColumnSpec]

@@ -79,9 +79,12 @@ class Ledger:
         return {"written": np.packbits(self._done), "size": int(self._done.shape[0])}
 
     def load(self, state: Mapping[str, Any]) -> None:
+        """Add the positions a :meth:`state` records as written (a load never forgets a write of this
+        process: the rows are in the table)."""
         size = int(state.get("size", 0))
         packed = np.asarray(state.get("written", np.zeros(0, np.uint8)), dtype=np.uint8)
-        self._done = np.unpackbits(packed, count=size).astype(bool) if size else np.zeros(0, bool)
+        if size:
+            self.mark(np.flatnonzero(np.unpackbits(packed, count=size)))
 
 
 def positions_of(index: Any, n: int) -> np.ndarray:
