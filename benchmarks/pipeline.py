@@ -351,6 +351,11 @@ def run_one(name: str, path: str, stats: dict) -> dict[str, Any]:
         *WARM.get(name, []),
     ]:
         importlib.import_module(module)
+    threads = int(os.environ.get("BENCH_TORCH_THREADS", "0"))
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     data = PREPARE[name](path) if name in PREPARE else path  # in memory: loaded before the clock
     start = time.perf_counter()
     first = None
@@ -364,12 +369,91 @@ def run_one(name: str, path: str, stats: dict) -> dict[str, Any]:
     return {"rows": rows, "seconds": total, "first_batch": first, "peak_rss": peak}
 
 
+WORKLOAD_1 = [n for n in CONTENDERS if n not in PREPARE and "(parquet)" not in n]
+
+
+def report(results: dict[str, dict[str, Any]], info: dict[str, Any]) -> None:
+    """Ratios against each peer, with Fireworks' per-batch overhead in µs, then the targets."""
+    targets: list[tuple[str, bool]] = []
+    fw, hand = results.get("fireworks"), results.get("hand-written")
+    if fw is not None:
+        print("\nworkload 1, ratios (Fireworks rows/s over the contender's):")
+        for name in WORKLOAD_1:
+            r = results.get(name)
+            if r is None or name.startswith("per-row") or name == "fireworks":
+                continue
+            print(f"  ratio vs {name:24s} {fw['rate'] / r['rate']:7.2f}x")
+        loader = results.get("DataLoader(0 workers)")
+        targets += [
+            ("rows/s >= 0.9x hand-written", hand is not None and fw["rate"] >= 0.9 * hand["rate"]),
+            (
+                "rows/s >= 3x DataLoader(0 workers)",
+                loader is not None and fw["rate"] >= 3 * loader["rate"],
+            ),
+            ("first batch <= 0.5 s", fw["first_batch"] <= 0.5),
+            (
+                "peak memory <= hand-written + 2x data size",
+                hand is not None and fw["peak_rss"] <= hand["peak_rss"] + 2 * info["nbytes"],
+            ),
+        ]
+    rows_fw, rows_py = (
+        results.get("per-row: fireworks map_rows"),
+        results.get("per-row: python loop"),
+    )
+    if rows_fw is not None and rows_py is not None:
+        print(f"  per-row ratio vs python loop     {rows_fw['rate'] / rows_py['rate']:7.2f}x")
+        targets.append(("per-row path >= 100k rows/s", rows_fw["rate"] >= 100_000))
+    print("\nworkload 1b: features as one float32 [n, 8] tensor (Fireworks as the README teaches)")
+    print(
+        "  overhead = Fireworks' time per batch minus the contender's (negative: Fireworks is faster)"
+    )
+    for where, (expert, fire, loader_name) in FEATURES_WORKLOAD.items():
+        f = results.get(fire)
+        if f is None:
+            continue
+        for peer in (expert, loader_name):
+            r = results.get(peer)
+            if r is None:
+                continue
+            over = (1 / f["rate"] - 1 / r["rate"]) * BATCH * 1e6
+            print(
+                f"  {where:8s} ratio vs {peer:36s} {f['rate'] / r['rate']:6.2f}x  "
+                f"{over:+8.1f} µs/batch"
+            )
+        e, d = results.get(expert), results.get(loader_name)
+        targets += [
+            (
+                f"1b {where}: rows/s >= 0.9x the expert loop",
+                e is not None and f["rate"] >= 0.9 * e["rate"],
+            ),
+            (
+                f"1b {where}: rows/s >= 3x DataLoader with a batch sampler",
+                d is not None and f["rate"] >= 3 * d["rate"],
+            ),
+            (f"1b {where}: first batch <= 0.5 s", f["first_batch"] <= 0.5),
+        ]
+    print("\ntargets:")
+    for text, ok in targets:
+        print(f"  [{'met' if ok else 'MISSED'}] {text}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 rows: a smoke run")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument(
         "--repeat", type=int, default=None, help="runs per fast contender (best kept)"
+    )
+    parser.add_argument(
+        "--only",
+        help="run only the contenders whose name contains one of these comma-separated words",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=0,
+        help="torch intra-op threads in every contender (0: torch's default); on a loaded machine the "
+        "default threads of large tensor ops wait on each other, so 1 gives steadier numbers",
     )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -385,15 +469,20 @@ def main() -> int:
         path = Path(tmp) / "data.parquet"
         info = make_data(path, rows)
         env = {**os.environ, "BENCH_CACHE": str(Path(tmp) / "hf"), "HF_HUB_OFFLINE": "1"}
+        env["BENCH_TORCH_THREADS"] = str(args.torch_threads)
         results: dict[str, dict[str, Any]] = {}
         print(f"{rows:,} rows, batches of {BATCH}; data in memory: {info['nbytes'] / 1e6:.1f} MB")
+        print(f"torch threads: {args.torch_threads or 'default'}")
         print(
             f"best of {args.repeat} runs for the fast contenders (the machine is shared), 1 for the slow"
         )
-        print(f"{'contender':30s} {'rows/s':>12s} {'first batch':>12s} {'peak RSS':>10s}")
+        print(f"{'contender':36s} {'rows/s':>12s} {'first batch':>12s} {'peak RSS':>10s}")
         order = [n for n in CONTENDERS if n not in SLOW] * args.repeat + [
             n for n in CONTENDERS if n in SLOW
         ]
+        if args.only:
+            words = [w.strip() for w in args.only.split(",") if w.strip()]
+            order = [n for n in order if any(w in n for w in words)]
         skipped: set[str] = set()
         for name in order:
             if name in skipped:
@@ -403,12 +492,12 @@ def main() -> int:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
             if proc.returncode != 0:
                 reason = (proc.stderr.strip().splitlines() or ["?"])[-1]
-                print(f"{name:30s} skipped: {reason}")
+                print(f"{name:36s} skipped: {reason}")
                 skipped.add(name)
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             if r["rows"] != rows:
-                print(f"{name:30s} delivered {r['rows']} rows instead of {rows}")
+                print(f"{name:36s} delivered {r['rows']} rows instead of {rows}")
                 return 1
             r["rate"] = r["rows"] / r["seconds"]
             best = results.setdefault(name, r)
@@ -417,68 +506,10 @@ def main() -> int:
             best["peak_rss"] = min(best["peak_rss"], r["peak_rss"])
         for name, r in results.items():
             print(
-                f"{name:30s} {r['rate']:12,.0f} {r['first_batch']:11.3f}s {r['peak_rss'] / 1e6:8.0f}MB"
+                f"{name:36s} {r['rate']:12,.0f} {r['first_batch']:11.3f}s {r['peak_rss'] / 1e6:8.0f}MB"
             )
 
-        fw, hand = results["fireworks"], results["hand-written"]
-        print("\nratios (Fireworks rows/s over the contender's):")
-        for name, r in results.items():
-            if name.startswith("per-row") or name == "fireworks":
-                continue
-            print(f"  ratio vs {name:24s} {fw['rate'] / r['rate']:7.2f}x")
-        print(
-            "\nworkload 1b: features as one float32 [n, 8] tensor (Fireworks as the README teaches)"
-        )
-        print("  per-batch overhead = Fireworks' seconds per batch minus the contender's, in µs")
-        for where, (expert, fire, loader) in FEATURES_WORKLOAD.items():
-            if fire not in results:
-                continue
-            f = results[fire]
-            for peer in (expert, loader):
-                if peer not in results:
-                    continue
-                r = results[peer]
-                over = (1 / f["rate"] - 1 / r["rate"]) * BATCH * 1e6
-                print(
-                    f"  {where:8s} ratio vs {peer:36s} {f['rate'] / r['rate']:6.2f}x  "
-                    f"{over:+8.1f} µs/batch"
-                )
-        rows_fw = results["per-row: fireworks map_rows"]
-        rows_py = results["per-row: python loop"]
-        print(f"  per-row ratio vs python loop     {rows_fw['rate'] / rows_py['rate']:7.2f}x")
-
-        targets = [
-            ("rows/s >= 0.9x hand-written", fw["rate"] >= 0.9 * hand["rate"]),
-            (
-                "rows/s >= 3x DataLoader(0 workers)",
-                "DataLoader(0 workers)" in results
-                and fw["rate"] >= 3 * results["DataLoader(0 workers)"]["rate"],
-            ),
-            ("first batch <= 0.5 s", fw["first_batch"] <= 0.5),
-            (
-                "peak memory <= hand-written + 2x data size",
-                fw["peak_rss"] <= hand["peak_rss"] + 2 * info["nbytes"],
-            ),
-            ("per-row path >= 100k rows/s", rows_fw["rate"] >= 100_000),
-        ]
-        for where, (expert, fire, loader) in FEATURES_WORKLOAD.items():
-            f = results.get(fire)
-            if f is None:
-                continue
-            targets += [
-                (
-                    f"1b {where}: rows/s >= 0.9x the expert loop",
-                    expert in results and f["rate"] >= 0.9 * results[expert]["rate"],
-                ),
-                (
-                    f"1b {where}: rows/s >= 3x DataLoader with a batch sampler",
-                    loader in results and f["rate"] >= 3 * results[loader]["rate"],
-                ),
-                (f"1b {where}: first batch <= 0.5 s", f["first_batch"] <= 0.5),
-            ]
-        print("\ntargets:")
-        for text, ok in targets:
-            print(f"  [{'met' if ok else 'MISSED'}] {text}")
+        report(results, info)
     return 0
 
 
