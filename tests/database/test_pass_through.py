@@ -160,6 +160,11 @@ def test_dataloaders_write_each_row_once(db):
     loader = DataLoader(streamed.as_iterable_dataset(), batch_size=None, num_workers=2)
     assert sorted(int(row["x"]) for row in loader) == list(range(N))
     assert written(url, f"{name}_w") == list(range(N))
+    # a random-access batched input is sharded by index: each worker writes the batches it serves
+    batched = TableSource(f"{name}_b", url, inputs=BatchingSource(data(), 3))
+    loader = DataLoader(batched.as_iterable_dataset(), batch_size=None, num_workers=2)
+    assert sorted(torch.cat([torch.as_tensor(b["x"]) for b in loader]).tolist()) == list(range(N))
+    assert written(url, f"{name}_b") == list(range(N))
 
 
 def test_a_failed_write_writes_nothing_and_names_the_column(db):
