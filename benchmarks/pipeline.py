@@ -12,6 +12,20 @@ read -> normalise -> shuffle -> batches of 256 -> tensors -> consume, one epoch.
 Workload 2: a per-row Python function (tokenising the string column) through ``map_rows``, against the
 same function in a plain Python loop.
 
+Workload 1b (issue 12): the same file, features stacked into one float32 ``[n, 8]`` tensor plus the label.
+Contenders, each from Parquet and from memory (in memory: the columns are loaded before the clock starts):
+
+- the expert loop: read only the needed columns with pyarrow, stack the features into one float32 array,
+  normalise it in place, ``torch.randperm`` once, ``index_select`` per batch;
+- Fireworks as the README teaches: ``ParquetSource(path, columns)`` (or ``Source(message)``) ``.map(features)
+  .shuffle(seed=0).batch(256).to_tensors()``;
+- a ``DataLoader`` over a ``TensorDataset`` with a ``BatchSampler``.
+
+Targets: Fireworks >= 0.9x the expert loop, >= 3x the DataLoader, first batch <= 0.5 s; the per-batch
+overhead (Fireworks' time per batch minus the peer's, in µs) is printed next to each ratio.
+``--only expert,README,"batch sampler"`` runs just these; ``--torch-threads 1`` pins torch to one thread
+(on a loaded machine the default threads of large tensor ops wait on each other).
+
 Each contender runs in its own subprocess, so "peak memory" is that process's peak resident set size
 (``ru_maxrss``), honest and comparable. Targets (issue 3): Fireworks >= 0.9x the hand-written rows/s,
 >= 3x DataLoader (0 workers), first batch <= 0.5 s, peak memory <= hand-written + 2x the data size,
