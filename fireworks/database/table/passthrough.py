@@ -3,13 +3,21 @@
 The unit is the item *position* of the TableSource: position ``k`` is written the first time item ``k`` is
 served, by whatever path serves it (iteration, ``next()`` after ``reset()``, ``src[k]``, a slice or an array
 of positions, a batch of a batched input, a prefetch or cache downstream, a DataLoader), and never again:
-reading it a second time, a second epoch, or a resume from a ``state_dict`` serves it without writing. The
-positions written so far are part of ``state_dict``. Each write is committed at once (one transaction per
-item or per block of rows served together), so what was served is in the table.
+reading it a second time, a second epoch, or a resume from a ``state_dict`` serves it without writing. Each
+write is committed at once (one transaction per item or per block of rows served together), so what was
+served is in the table. A row is written no later than it is served: a pass that reads its input a block of
+items at a time writes that block when it reads it, and a prefetch downstream reads ahead by its depth, so a
+pass stopped early may have written a few items it did not hand out (still each once).
 
 Where the input is random access, positions are its indices (``len`` and ``src[i]`` work); where it is
 forward-only, they count the items of a pass. Over an input whose items change between epochs (a shuffler),
 the table holds each position as it was first served, which is every row once after one full epoch.
+
+The positions written so far are part of ``state_dict``; ``load_state_dict`` adds them to the ones this
+process wrote (it never forgets a write: those rows are in the table). A pipeline restored in a new process
+writes the positions after its checkpoint, so rows committed between that checkpoint and a crash are written
+again: take checkpoints after the writes you want to count (exactly once across processes would need the
+checkpoint and the rows in one transaction, which a Source's state cannot give).
 
 The record of written positions lives in the process: DataLoader worker processes each keep their own. Over
 ``as_iterable_dataset`` every worker streams a forward-only input whole, so worker ``w`` of ``W`` writes only
