@@ -217,3 +217,15 @@ def test_query_takes_one_column_name_and_filters_on_unselected_columns(db):
         t.query("name").filter("height", ">", 1)
     with pytest.raises(TypeError, match="columns must be column names"):
         t.query(["name", 3])  # type: ignore[list-item]
+
+
+def test_a_pickled_writer_keeps_the_positions_it_wrote(db):
+    import pickle
+
+    url, _engine, name = db
+    sink = TableSource(name, url, inputs=data())
+    sink[0]
+    clone = pickle.loads(pickle.dumps(sink))  # what a process executor or spawned worker gets
+    clone[0]
+    assert Message.concat(list(clone)) == data()
+    assert written(url, name) == list(range(N))
