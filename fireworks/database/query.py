@@ -264,9 +264,8 @@ class DBSource(Source):
             raise TypeError(f"filter's column must be a column name (str), but got {column!r}")
         if op not in OPS:
             raise ValueError(f"unknown filter op {op!r}; use one of {', '.join(OPS)}")
-        stmt, specs = self._resolve()
-        self._check_column(column)
-        spec = specs[column]
+        stmt, _ = self._resolve()
+        target, spec = self._filter_column(column)
         if op == "in" and len(args) == 1 and _is_listlike(args[0]):
             args = tuple(_plain_list(args[0]))
         values = [self._bind_value(v, spec) for v in args]
@@ -278,8 +277,25 @@ class DBSource(Source):
             raise ValueError(f"{op!r} takes one value, but got {len(values)}: {list(args)!r}")
         if op == "like" and not isinstance(values[0], str):
             raise TypeError(f"'like' takes a string pattern, but got {values[0]!r}")
-        stmt = _where(stmt, column, lambda col: _condition(col, op, values))
+        if target is None:
+            stmt = _where(stmt, column, lambda col: _condition(col, op, values))
+        else:
+            stmt = stmt.where(_condition(target, op, values))
         return DBSource._derived(self, stmt)
+
+    def _filter_column(self, column: str) -> tuple[Any, ColumnSpec]:
+        """``(None, spec)`` for a result column; ``(table column, spec)`` for a column of a table the
+        ``select()`` reads from without selecting it (so ``query(["a"]).filter("b", ...)`` works)."""
+        stmt, specs = self._resolve()
+        if column in specs:
+            return None, specs[column]
+        if isinstance(stmt, sa.Select):
+            for source in stmt.get_final_froms():
+                if isinstance(source, sa.Table) and column in source.c:
+                    with self.engine.connect() as conn:
+                        spec = table_specs(conn, source, self.dialect)[column]
+                    return source.c[column], spec
+        raise KeyError(f"unknown column {column!r}; the query has columns {list(specs)}")
 
     def _bind_value(self, value: Any, spec: ColumnSpec) -> Any:
         if isinstance(value, torch.Tensor | np.ndarray | np.generic) and np.ndim(value) == 0:

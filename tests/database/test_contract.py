@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import sqlite3
 import subprocess
@@ -18,27 +17,6 @@ import torch
 
 from fireworks import DBSource, LoopingSource, Message, TableSource
 from fireworks.database import DatabaseError, SchemaError, get_engine
-from fireworks.database.schema import METADATA_TABLE
-
-
-@pytest.fixture
-def db(db_url, table_name):
-    """(url, engine, name of a fresh table); the tables named ``name*`` are dropped afterwards."""
-    engine = get_engine(db_url)
-    yield db_url, engine, table_name
-    TableSource.rollback_all()  # a failed test's TableSources must let go of their locks
-    gc.collect()
-    with engine.begin() as conn:
-        insp = sa.inspect(conn)
-        for t in insp.get_table_names():
-            if t.startswith(table_name):
-                conn.execute(sa.text(f"DROP TABLE {conn.dialect.identifier_preparer.quote(t)}"))
-        if insp.has_table(METADATA_TABLE):
-            conn.execute(
-                sa.text(f"DELETE FROM {METADATA_TABLE} WHERE table_name LIKE :p"),
-                {"p": f"{table_name}%"},
-            )
-    engine.dispose()
 
 
 def every_type(n: int = 3) -> Message:
