@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYSQL_STAMP := $(VENV)/.installed-mysql
 
-.PHONY: setup demo test lint typecheck pytest docs bench clean
+.PHONY: setup demo test lint typecheck pytest docs bench clean wheel-check import-time
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,10 +49,14 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
+# build the wheel and sdist, install the wheel into a fresh venv outside the tree and use it there (.ci/wheel-check)
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python .ci/wheel-check
+
 bench: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/pip install --quiet --no-deps torchdata
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -48,15 +48,16 @@ sys.meta_path.insert(0, _HideExtras())
 """
 
 REPORT = """
-import json, sys, traceback
-def _report(fn):
+import json
+_results = {}
+def _report(key, fn):
     try:
         fn()
     except BaseException as err:
-        print(json.dumps({"type": type(err).__name__, "mro": [c.__name__ for c in type(err).__mro__],
-                          "message": str(err)}))
+        _results[key] = {"type": type(err).__name__, "mro": [c.__name__ for c in type(err).__mro__],
+                         "message": str(err)}
     else:
-        print(json.dumps({"type": None}))
+        _results[key] = {"type": None}
 """
 
 
@@ -76,10 +77,13 @@ def run_python(
     return done
 
 
-def outcome(call: str, tmp_path: Path, setup: str = "") -> dict:
-    """What ``call`` (a Python expression) raises with the extras hidden: its type, classes and message."""
-    code = REPORT + textwrap.dedent(setup) + f"\n_report(lambda: {call})\n"
-    done = run_python(code, cwd=tmp_path)
+def outcomes(calls: dict[str, str], setup: str, cwd: Path) -> dict[str, dict]:
+    """What each of ``calls`` (name -> Python expression) raises with the extras hidden, all in one fresh
+    interpreter after ``setup``: its type, classes and message."""
+    lines = [REPORT, textwrap.dedent(setup)]
+    lines += [f"_report({key!r}, lambda: {call})" for key, call in calls.items()]
+    lines.append("print(json.dumps(_results))")
+    done = run_python("\n".join(lines), cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -182,20 +186,47 @@ DRIVER_URLS = [
 ]
 
 
+USES = {
+    "TableSource": "fireworks.TableSource('t', {url!r})",
+    "DBSource": "fireworks.DBSource('t', {url!r})",
+    "Factory storage": (
+        "fireworks.Factory(len, len, fireworks.GridGenerator({{'x': [1]}}), "
+        "executor='inline', storage={url!r}, progress=False)"
+    ),
+}
+LINEAR = "torch.nn.Linear(2, 1)"
+SGD = f"torch.optim.SGD({LINEAR}.parameters())"
+FEATURES = {
+    "OptunaGenerator": "fireworks.OptunaGenerator('loss', 'minimize', space={'x': (0.0, 1.0)})",
+    "ignite.fit": f"ignite.fit({LINEAR}, {SGD}, None, [])",
+    "ignite.create_trainer": f"ignite.create_trainer({LINEAR}, {SGD}, None)",
+    "ignite.create_evaluator": f"ignite.create_evaluator({LINEAR}, {{}})",
+    "Experiment.tensorboard": "fireworks.Experiment('tb', root='runs').tensorboard()",
+}
+SETUP = """
+import torch
+import fireworks
+import fireworks.factory.ignite as ignite
+"""
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    calls = {
+        f"{use}:{p.id}": call.format(url=p.values[0])
+        for use, call in USES.items()
+        for p in DRIVER_URLS
+    }
+    return outcomes({**calls, **FEATURES}, SETUP, tmp_path_factory.mktemp("hints"))
+
+
 @pytest.mark.parametrize(("url", "extra", "module"), DRIVER_URLS)
-@pytest.mark.parametrize("use", ["TableSource", "DBSource", "Factory storage"])
+@pytest.mark.parametrize("use", sorted(USES))
 def test_database_url_without_its_driver_names_the_extra(
-    url: str, extra: str, module: str, use: str, tmp_path: Path
+    url: str, extra: str, module: str, use: str, results: dict, request: pytest.FixtureRequest
 ) -> None:
-    call = {
-        "TableSource": f"fireworks.TableSource('t', {url!r})",
-        "DBSource": f"fireworks.DBSource('t', {url!r})",
-        "Factory storage": (
-            "fireworks.Factory(len, len, fireworks.GridGenerator({'x': [1]}), "
-            f"executor='inline', storage={url!r}, progress=False)"
-        ),
-    }[use]
-    result = outcome(call, tmp_path, setup="import fireworks")
+    url_id = request.node.callspec.id.split("-", 1)[-1]
+    result = results[f"{use}:{url_id}"]
     assert_hint(result, extra)
     assert module in result["message"]
     assert "u@127.0.0.1" in result["message"], "the hint names the URL it is about"
@@ -203,36 +234,18 @@ def test_database_url_without_its_driver_names_the_extra(
         assert "postgresql+psycopg://" in result["message"]
 
 
-def test_optuna_generator_names_the_optuna_extra(tmp_path: Path) -> None:
-    result = outcome(
-        "OptunaGenerator('loss', 'minimize', space={'x': (0.0, 1.0)})",
-        tmp_path,
-        setup="from fireworks import OptunaGenerator",
-    )
-    assert_hint(result, "optuna")
-    assert "OptunaGenerator" in result["message"]
-
-
-@pytest.mark.parametrize("helper", ["fit", "create_trainer", "create_evaluator"])
-def test_ignite_helpers_name_the_ignite_extra(helper: str, tmp_path: Path) -> None:
-    args = {
-        "fit": "torch.nn.Linear(2, 1), torch.optim.SGD(torch.nn.Linear(2, 1).parameters()), None, []",
-        "create_trainer": "torch.nn.Linear(2, 1), torch.optim.SGD(torch.nn.Linear(2, 1).parameters()), None",
-        "create_evaluator": "torch.nn.Linear(2, 1), {}",
-    }[helper]
-    setup = f"import torch\nfrom fireworks.factory.ignite import {helper}"
-    result = outcome(f"{helper}({args})", tmp_path, setup=setup)
-    assert_hint(result, "ignite")
-
-
-def test_experiment_tensorboard_names_the_tensorboard_extra(tmp_path: Path) -> None:
-    result = outcome(
-        "Experiment('tb', root='runs').tensorboard()",
-        tmp_path,
-        setup="from fireworks import Experiment",
-    )
-    assert_hint(result, "tensorboard")
-    assert "tensorboard" in result["message"]
+@pytest.mark.parametrize(
+    ("feature", "extra"),
+    [
+        ("OptunaGenerator", "optuna"),
+        ("ignite.fit", "ignite"),
+        ("ignite.create_trainer", "ignite"),
+        ("ignite.create_evaluator", "ignite"),
+        ("Experiment.tensorboard", "tensorboard"),
+    ],
+)
+def test_optional_feature_names_its_extra(feature: str, extra: str, results: dict) -> None:
+    assert_hint(results[feature], extra)
 
 
 def test_dashboard_command_names_the_dashboard_extra(tmp_path: Path) -> None:
@@ -263,10 +276,10 @@ def test_ray_executor_names_the_ray_extra(tmp_path: Path) -> None:
     )
     if probe.returncode == 3:
         pytest.skip("this build has no Ray executor yet (issue 13)")
-    result = outcome(
-        "get_executor('ray', 2)", tmp_path, setup="from fireworks.parallel import get_executor"
+    result = outcomes(
+        {"ray": "get_executor('ray', 2)"}, "from fireworks.parallel import get_executor", tmp_path
     )
-    assert_hint(result, "ray")
+    assert_hint(result["ray"], "ray")
 
 
 CORE = """
