@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYSQL_STAMP := $(VENV)/.installed-mysql
 
-.PHONY: setup demo test lint typecheck pytest docs bench clean wheel-check import-time
+.PHONY: setup demo test lint typecheck pytest docs bench clean wheel-check lowest-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test: lint typecheck pytest docs
 # build the wheel and sdist, install the wheel into a fresh venv outside the tree and use it there (.ci/wheel-check)
 wheel-check: $(STAMP)
 	PYTHON=$(BIN)/python .ci/wheel-check
+
+# the test suite on the lowest release of each core dependency that pyproject.toml allows (.ci/lowest-deps)
+lowest-deps:
+	.ci/lowest-deps
 
 bench: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
