@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYSQL_STAMP := $(VENV)/.installed-mysql
 
-.PHONY: setup demo test lint typecheck pytest docs bench clean wheel-check lowest-deps
+.PHONY: setup demo test lint typecheck pytest docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,8 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 test: lint typecheck pytest docs
+
+.PHONY: wheel-check lowest-deps
 
 # build the wheel and sdist, install the wheel into a fresh venv outside the tree and use it there (.ci/wheel-check)
 wheel-check: $(STAMP)

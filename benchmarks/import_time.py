@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         "+sqlalchemy": "import sqlalchemy",
     }
     cases += [(key, stmt, PEER) for key, stmt in extras.items()]
-    for _key, stmt, before in cases:  # warm the OS file cache, untimed
-        time_in_fresh_process(stmt, before)
+    if not args.quick:
+        for _key, stmt, before in cases:  # warm the OS file cache, untimed
+            time_in_fresh_process(stmt, before)
     samples: dict[str, list[float]] = {key: [] for key, _, _ in cases}
     # interleaved, so a busy spell on the shared machine hits every case alike
     for _ in range(repeat):

@@ -18,9 +18,6 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from fireworks._imports import install_hint, missing_dependency
-from fireworks.exceptions import MissingDependencyError
-
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
 # Key in a pooled connection's ``info`` under which DBSource keeps the unbuffered cursor it is streaming from.
@@ -35,26 +32,6 @@ def dialect_name(engine: sa.Engine | sa.Connection) -> str:
     """``"postgresql"``, ``"sqlite"``, ``"mysql"`` (MariaDB too) or another SQLAlchemy dialect name."""
     name = engine.dialect.name
     return "mysql" if name in ("mysql", "mariadb") else name
-
-
-# database driver module -> the extra that installs it
-DRIVER_EXTRAS = {"psycopg": "db", "pymysql": "db", "MySQLdb": "mysql"}
-
-
-def missing_driver(url: str | sa.URL, err: ImportError) -> MissingDependencyError | None:
-    """The install hint for a URL whose DBAPI driver is not installed (SQLAlchemy imports it on create)."""
-    module = (err.name or "").partition(".")[0]
-    shown = sa.make_url(url).render_as_string(hide_password=True)
-    extra = DRIVER_EXTRAS.get(module)
-    if extra is not None:
-        return missing_dependency(f"the database URL {shown!r}", module, extra, err)
-    if module == "psycopg2":
-        return MissingDependencyError(
-            f"the database URL {shown!r} needs the psycopg2 driver (SQLAlchemy's default for "
-            f"postgresql://), which is not installed; Fireworks works with psycopg 3: "
-            f"{install_hint('db')}, then write the URL as postgresql+psycopg://..."
-        )
-    return None
 
 
 # MySQL/MariaDB drivers whose own cursors Fireworks drives directly (format paramstyle, multi-row
@@ -134,6 +111,29 @@ def _prepare(engine: sa.Engine) -> sa.Engine:
         event.listen(engine, "reset", _close_stream_cursor)
     _KNOWN.add(engine)
     return engine
+
+
+# database driver module -> the extra that installs it
+DRIVER_EXTRAS = {"psycopg": "db", "pymysql": "db", "MySQLdb": "mysql"}
+
+
+def missing_driver(url: str | sa.URL, err: ImportError) -> ImportError | None:
+    """The install hint for a URL whose DBAPI driver is not installed (SQLAlchemy imports it on create)."""
+    from fireworks._imports import install_hint, missing_dependency
+    from fireworks.exceptions import MissingDependencyError
+
+    module = (err.name or "").partition(".")[0]
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    extra = DRIVER_EXTRAS.get(module)
+    if extra is not None:
+        return missing_dependency(f"the database URL {shown!r}", module, extra, err)
+    if module == "psycopg2":
+        return MissingDependencyError(
+            f"the database URL {shown!r} needs the psycopg2 driver (SQLAlchemy's default for "
+            f"postgresql://), which is not installed; Fireworks works with psycopg 3: "
+            f"{install_hint('db')}, then write the URL as postgresql+psycopg://..."
+        )
+    return None
 
 
 def create_engine(url: str | sa.URL, **kwargs) -> sa.Engine:
