@@ -58,10 +58,20 @@ docs: $(STAMP)
 
 test: lint typecheck pytest docs
 
+.PHONY: wheel-check lowest-deps
+
+# build the wheel and sdist, install the wheel into a fresh venv outside the tree and use it there (.ci/wheel-check)
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python .ci/wheel-check
+
+# the test suite on the lowest release of each core dependency that pyproject.toml allows (.ci/lowest-deps)
+lowest-deps:
+	.ci/lowest-deps
+
 bench: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[bench]"
 	$(BIN)/pip install --quiet --no-deps torchdata
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) docs/_build .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -10,7 +10,7 @@ Cases (median of ``--repeat`` page loads each, from navigation to the data being
   has a table browser; the target is absolute);
 - target: at most 1 s each (the issue's), with the machine shared by other work, so read the ratios.
 
-optuna-dashboard is the peer when installed (``pip install 'fireworks[bench]'``); Chromium is Debian's
+optuna-dashboard is the peer when installed (``pip install 'torch-fireworks[bench]'``); Chromium is Debian's
 ``/usr/bin/chromium`` (``FIREWORKS_CHROMIUM`` overrides).
 """
 
@@ -151,7 +151,7 @@ def main() -> int:
         except ImportError:
             optuna_dashboard = None
             print(
-                "optuna-dashboard is not installed (pip install 'fireworks[bench]'): no peer times"
+                "optuna-dashboard is not installed (pip install 'torch-fireworks[bench]'): no peer times"
             )
         if optuna_dashboard is not None:
             # in memory-backed /dev/shm where there is one: optuna commits every call, and 1,000 studies on

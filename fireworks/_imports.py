@@ -9,20 +9,42 @@ from typing import Any
 
 from fireworks.exceptions import MissingDependencyError
 
+# The name Fireworks is installed under: `fireworks` on PyPI is the unrelated FireWorks workflow manager.
+DISTRIBUTION = "torch-fireworks"
+
+
+def install_hint(extra: str) -> str:
+    """The pip command that installs the optional ``extra``: ``pip install 'torch-fireworks[db]'``."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
+def missing_dependency(
+    what: str, module: str, extra: str, err: ImportError | None = None
+) -> MissingDependencyError:
+    """The one-line error for ``what`` used without the ``extra`` that provides ``module``."""
+    missing = getattr(err, "name", None) or module
+    if missing.partition(".")[0] == module.partition(".")[0]:
+        problem = "which is not installed"
+    else:  # the package is there but one of its own dependencies is not
+        problem = f"which cannot be imported ({err})"
+    return MissingDependencyError(
+        f"{what} needs the optional package {module.partition('.')[0]!r}, {problem}; "
+        f"install it with: {install_hint(extra)}"
+    )
+
 
 def optional_import(module: str, extra: str, feature: str | None = None) -> ModuleType:
     """Import ``module`` or raise :class:`MissingDependencyError` naming the extra that provides it.
+
+    The check runs where the feature is used, never at ``import fireworks``, so a bare install imports and
+    runs the core and each optional feature says which extra it needs.
 
     >>> np = optional_import("numpy", "core")
     """
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        what = feature or module
-        raise MissingDependencyError(
-            f"{what} needs the optional package {module!r}, which is not installed; "
-            f"install it with: pip install 'fireworks[{extra}]'"
-        ) from err
+        raise missing_dependency(feature or module, module, extra, err) from err
 
 
 def lazy_exports(

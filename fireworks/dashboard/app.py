@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from fireworks._imports import optional_import
+
+optional_import("dash", "dashboard", "the dashboard")
+
 import dash
 from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate

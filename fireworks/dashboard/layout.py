@@ -6,6 +6,10 @@ import json
 from typing import Any
 from urllib.parse import quote as urlquote
 
+from fireworks._imports import optional_import
+
+optional_import("dash", "dashboard", "the dashboard")
+
 from dash import dash_table, dcc, html
 
 from fireworks.dashboard import data, plots

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from fireworks._imports import install_hint
 from fireworks.exceptions import FireworksError, MissingDependencyError
 
 HOST = "127.0.0.1"
@@ -44,7 +45,7 @@ def _require(module: str, extra: str, feature: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise MissingDependencyError(
             f"{feature} needs the optional package {module!r}, which is not installed; "
-            f"install it with: pip install 'fireworks[{extra}]'"
+            f"install it with: {install_hint(extra)}"
         )
 
 
@@ -158,7 +159,7 @@ class Services:
         """
         spec = importlib.util.find_spec("visdom")
         if spec is None or spec.origin is None:
-            return "pip install 'fireworks[visdom]'"
+            return install_hint("visdom")
         js = Path(spec.origin).parent / "static" / "js"
         needed = ("jquery.min.js", "react-react.min.js", "plotly-plotly.min.js")
         if all((js / name).exists() for name in needed):

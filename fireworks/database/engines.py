@@ -69,6 +69,29 @@ def _prepare(engine: sa.Engine) -> sa.Engine:
     return engine
 
 
+# database driver module -> the extra that installs it
+DRIVER_EXTRAS = {"psycopg": "db", "pymysql": "db", "MySQLdb": "mysql"}
+
+
+def missing_driver(url: str | sa.URL, err: ImportError) -> ImportError | None:
+    """The install hint for a URL whose DBAPI driver is not installed (SQLAlchemy imports it on create)."""
+    from fireworks._imports import install_hint, missing_dependency
+    from fireworks.exceptions import MissingDependencyError
+
+    module = (err.name or "").partition(".")[0]
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    extra = DRIVER_EXTRAS.get(module)
+    if extra is not None:
+        return missing_dependency(f"the database URL {shown!r}", module, extra, err)
+    if module == "psycopg2":
+        return MissingDependencyError(
+            f"the database URL {shown!r} needs the psycopg2 driver (SQLAlchemy's default for "
+            f"postgresql://), which is not installed; Fireworks works with psycopg 3: "
+            f"{install_hint('db')}, then write the URL as postgresql+psycopg://..."
+        )
+    return None
+
+
 def create_engine(url: str | sa.URL, **kwargs) -> sa.Engine:
     """A new Engine on ``url`` prepared for Fireworks (SQLite: WAL, busy timeout; fork-safe pool).
 
@@ -77,7 +100,14 @@ def create_engine(url: str | sa.URL, **kwargs) -> sa.Engine:
     'sqlite'
     """
     kwargs.setdefault("pool_pre_ping", True)
-    return _prepare(sa.create_engine(url, **kwargs))
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except ImportError as err:
+        hint = missing_driver(url, err)
+        if hint is None:
+            raise
+        raise hint from err
+    return _prepare(engine)
 
 
 def get_engine(engine: str | sa.URL | sa.Engine) -> sa.Engine:

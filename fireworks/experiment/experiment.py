@@ -35,8 +35,9 @@ from fireworks.experiment.metrics import MetricLogger
 
 METADATA_FILE = "metadata.json"
 LOGS_DB = "logs"
+# distributions whose versions a run records (Fireworks' own comes from fireworks.__version__: its distribution
+# is torch-fireworks, and the index's "fireworks" is another project)
 PACKAGES = (
-    "fireworks",
     "torch",
     "numpy",
     "pandas",
@@ -183,7 +184,9 @@ def _git_info(cwd: str) -> dict[str, Any] | None:
 
 
 def _packages() -> dict[str, str]:
-    versions = {}
+    from fireworks import __version__
+
+    versions = {"fireworks": __version__}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)

@@ -2,7 +2,7 @@
 
 A Source (e.g. ``BatchingSource``) yields Messages of batches; these Engines take ``batch[x]`` and
 ``batch[y]`` as tensors (vector columns are converted), so ``engine.run(source, max_epochs=...)`` works on a
-Source directly. Needs the ``ignite`` extra (``pip install 'fireworks[ignite]'``).
+Source directly. Needs the ``ignite`` extra (``pip install 'torch-fireworks[ignite]'``).
 """
 
 from __future__ import annotations

@@ -71,7 +71,15 @@ def make_engine(storage: str | sa.Engine | None) -> tuple[sa.Engine, bool]:
             sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         )
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        from fireworks.database.engines import missing_driver
+
+        try:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        except ImportError as err:
+            hint = missing_driver(url, err)
+            if hint is None:
+                raise
+            raise hint from err
     return engine, True
 
 
