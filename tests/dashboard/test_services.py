@@ -14,7 +14,7 @@ from fireworks.exceptions import MissingDependencyError
 
 
 def test_a_missing_tool_names_the_extra_to_install() -> None:
-    with pytest.raises(MissingDependencyError, match=r"pip install 'fireworks\[visdom\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'torch-fireworks\[visdom\]'"):
         _require("fireworks_no_such_module", "visdom", "Visdom in the dashboard")
 
 
