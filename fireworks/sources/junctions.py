@@ -93,6 +93,8 @@ class AggregatorSource(SeededEpochs, Source):
                 return take(ins[0], np.empty(0, dtype=np.int64))
             return parts[0] if len(parts) == 1 else _message_type().concat(parts)
         want_labels, want_rows = labels[idx], rows[idx]
+        if want_labels.size == 0:  # no rows, but the columns of the inputs
+            return take(ins[0], np.empty(0, dtype=np.int64))
         present = np.unique(want_labels)
         if present.size == 1:
             return take(ins[int(present[0])], want_rows)

@@ -287,3 +287,11 @@ def test_writing_to_a_batch_of_a_windowed_pass_changes_nothing_else() -> None:
     assert data["x"].tolist() == list(range(10)) and data["v"].tolist() == list(range(10))
     again = list(Source(data).batch(3))
     assert [m["x"].tolist() for m in again] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+
+def test_an_empty_index_of_a_junction_keeps_the_columns() -> None:
+    from fireworks import AggregatorSource
+
+    a = AggregatorSource([Message({"x": [1]}), Message({"x": [2]})], mode="concat")
+    assert a[1:1].columns == ["x"] and len(a[1:1]) == 0
+    assert a.map(lambda m: Message({"y": m["x"] * 2}))[1:1].columns == ["y"]
