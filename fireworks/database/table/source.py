@@ -46,6 +46,9 @@ class TableSource(PassThrough, TableWriting, TableReading, Source):
     ([1], [1], 1)
     """
 
+    # it owns the meaning its fast paths serve: a block read or its stream writes each item once
+    _fast_paths = frozenset({"blocks", "stream", "chunks"})
+
     def __init__(
         self,
         table: str | sa.Table,
