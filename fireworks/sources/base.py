@@ -721,8 +721,21 @@ class Source:
 
     # ---- fluent forms --------------------------------------------------------------------------
 
-    def map(self, fn: Callable[[Message], Message], **kwargs: Any) -> Source:
-        """``FunctionSource(self, fn)``: ``fn`` takes a Message (rows or a batch) and returns one."""
+    def map(
+        self,
+        fn: Callable[[Message], Message],
+        workers: int = 1,
+        executor: Any = "process",
+        **kwargs: Any,
+    ) -> Source:
+        """``FunctionSource(self, fn)``: ``fn`` takes a Message (rows or a batch) and returns one.
+
+        With ``workers > 1``, a ``ParallelMapSource``: ``fn`` runs on that many workers of ``executor``
+        (``"process"``, ``"thread"``, ``"ray"`` or an Executor), order kept, the same items."""
+        if workers != 1:
+            from fireworks.sources.parallel import ParallelMapSource
+
+            return ParallelMapSource(self, fn, workers=workers, executor=executor, **kwargs)
         from fireworks.sources.transforms import FunctionSource
 
         return FunctionSource(self, fn, **kwargs)
