@@ -33,6 +33,7 @@ from fireworks.parallel.base import (
     Executor,
     MessageCallback,
     TaskContext,
+    TaskError,
     TaskKilledError,
     TaskTimeoutError,
     WorkerDiedError,
@@ -85,6 +86,121 @@ def _run_task(mailbox: Any, task_id: int, fn: Callable[..., Any], args: tuple, k
     finally:
         if last:  # calls from one caller run in order: the last delivered means all delivered
             ray.get(last[0])
+
+
+class _SourceActor:
+    """A hosted Source on Ray: an actor holding the Source, serving calls in order."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+
+    def call(self, method: str, args: tuple, kwargs: dict) -> Any:
+        from fireworks.parallel.host import call_method
+
+        return call_method(self.source, method, args, kwargs)
+
+    def node_id(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
+
+class RaySourceHandle:
+    """The caller's side of a Source hosted as a Ray actor; picklable, so a task or actor on another node
+    can pull from it too. :meth:`call` returns a ``concurrent.futures.Future``."""
+
+    def __init__(self, actor: Any, name: str) -> None:
+        self.actor = actor
+        self.name = name
+        self._closed = False
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Future:
+        if self._closed:
+            raise RuntimeError(f"the hosted Source {self.name!r} is closed; host it again")
+        ref = self.actor.call.remote(method, args, kwargs)
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+
+        def settle(ray_future: Future) -> None:
+            try:
+                _settle(future, ray_future.result())
+            except BaseException as err:
+                _settle(future, error=_unwrap(err))
+
+        ref.future().add_done_callback(settle)
+        return future
+
+    def node_id(self) -> str:
+        """The Ray node the Source lives on."""
+        import ray
+
+        return str(ray.get(self.actor.node_id.remote()))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        import ray
+
+        with contextlib.suppress(Exception):
+            ray.kill(self.actor)
+
+    def __enter__(self) -> RaySourceHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _unwrap(err: BaseException) -> BaseException:
+    """The user's exception inside a RayTaskError (with the remote traceback), else a TaskError."""
+    import ray
+
+    if isinstance(err, ray.exceptions.RayTaskError):
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, BaseException) and not isinstance(cause, ray.exceptions.RayError):
+            with contextlib.suppress(AttributeError):
+                cause.remote_traceback = str(err)  # type: ignore[attr-defined]
+            return cause
+        return TaskError(f"the Ray task failed: {err}")
+    if isinstance(err, (ray.exceptions.WorkerCrashedError, ray.exceptions.ActorDiedError)):
+        return WorkerDiedError(
+            f"the Ray worker running the task died ({type(err).__name__}: {err})"
+        )
+    return err
+
+
+#: module names whose Sources only read (files, databases): hosted with no CPU so they never starve compute
+_IO_MODULES = ("fireworks.sources.io", "fireworks.database")
+_STRUCTURAL = {
+    "Source",
+    "MessageSource",
+    "SequenceSource",
+    "IteratorSource",
+    "BatchingSource",
+    "PrefetchSource",
+    "RepeaterSource",
+    "ShufflerSource",
+    "IndexMapSource",
+    "HostedSource",
+}
+
+
+def is_io_bound(source: Any) -> bool:
+    """True when every node of ``source``'s pipeline reads or rearranges data and none computes (a node may
+    say so itself with an ``io_bound`` class attribute)."""
+    from fireworks.sources.base import walk
+
+    for node in walk(source):
+        declared = getattr(type(node), "io_bound", None)
+        if declared is not None:
+            if not declared:
+                return False
+            continue
+        module = type(node).__module__
+        if not (module.startswith(_IO_MODULES) or type(node).__name__ in _STRUCTURAL):
+            return False
+    return True
 
 
 class _Task:
@@ -273,19 +389,13 @@ class RayExecutor(Executor):
 
     def _outcome(self, ref: Any) -> tuple[Any, BaseException | None]:
         ray = self._ray
-        # deliver what the task sent before its result (the task waited for its last send)
         try:
             return ray.get(ref), None
-        except ray.exceptions.RayTaskError as err:
-            cause = getattr(err, "cause", None)
-            if isinstance(cause, BaseException):
-                with contextlib.suppress(AttributeError):
-                    cause.remote_traceback = str(err)  # type: ignore[attr-defined]
-                return None, cause
-            return None, WorkerDiedError(f"the Ray task failed: {err}")
         except ray.exceptions.TaskCancelledError as err:
             return None, TaskKilledError(f"the Ray task was cancelled: {err}")
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayError) as err:
+        except ray.exceptions.RayTaskError as err:
+            return None, _unwrap(err)
+        except ray.exceptions.RayError as err:
             return None, WorkerDiedError(
                 f"the Ray worker running the task died ({type(err).__name__}: {err})"
             )
@@ -293,6 +403,33 @@ class RayExecutor(Executor):
     def _cancel(self, ref: Any) -> None:
         with contextlib.suppress(Exception):
             self._ray.cancel(ref, force=True)
+
+    def host(
+        self,
+        source: Any,
+        *,
+        num_cpus: float | None = None,
+        resources: dict[str, float] | None = None,
+        node_id: str | None = None,
+    ) -> RaySourceHandle:
+        """Host ``source`` as a Ray actor. ``num_cpus`` defaults to 0 for pipelines that only read and
+        rearrange data (:func:`is_io_bound`), else 1; ``node_id`` pins it to one node, ``resources`` asks
+        for custom resources. The handle is picklable: tasks on other nodes can call it too."""
+        with self._lock:
+            ray = self._connect()
+        if num_cpus is None:
+            num_cpus = 0 if is_io_bound(source) else 1
+        options: dict[str, Any] = {"num_cpus": num_cpus, "max_restarts": 0}
+        if resources:
+            options["resources"] = resources
+        if node_id is not None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
+        actor = ray.remote(_SourceActor).options(**options).remote(source)
+        handle = RaySourceHandle(actor, getattr(source, "name", type(source).__name__))
+        self.__dict__.setdefault("_hosts", []).append(handle)
+        return handle
 
     def kill(self, future: Future, reason: str = "killed") -> None:
         with self._lock:
@@ -316,6 +453,7 @@ class RayExecutor(Executor):
             self._mailbox.signal.remote(task.id, obj)
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        self._close_hosts()
         with self._lock:
             self._closed = True
             tasks = list(self._tasks)
@@ -348,4 +486,4 @@ class RayExecutor(Executor):
         }
 
 
-__all__ = ["RayExecutor", "import_ray"]
+__all__ = ["RayExecutor", "RaySourceHandle", "import_ray", "is_io_bound"]

@@ -2,11 +2,13 @@
 
 ``base`` holds the Source node itself (graph, forwarding, iteration, state); ``transforms`` the one-input
 toolbox; ``junctions`` the many-input ones; ``io`` the file readers; ``torch`` the ``torch.utils.data``
-adapters; ``prefetch`` the background prefetcher; ``graph`` the pictures of a pipeline.
+adapters; ``prefetch`` the background prefetcher; ``parallel`` the parallel ordered map; ``aio`` async, hosted
+and first-ready access; ``graph`` the pictures of a pipeline.
 """
 
 from __future__ import annotations
 
+from fireworks.sources.aio import FirstReadySource, HostedSource
 from fireworks.sources.base import (
     IteratorSource,
     MessageSource,
@@ -18,6 +20,7 @@ from fireworks.sources.caching import CachingSource, WindowShuffleSource
 from fireworks.sources.graph import to_dot, to_mermaid
 from fireworks.sources.io import CSVSource, JSONLinesSource, ParquetSource
 from fireworks.sources.junctions import AggregatorSource
+from fireworks.sources.parallel import ParallelMapSource
 from fireworks.sources.prefetch import PrefetchSource
 from fireworks.sources.torch import DatasetSource, as_dataset, as_iterable_dataset
 from fireworks.sources.transforms import (
@@ -39,12 +42,15 @@ __all__ = [
     "CachingSource",
     "DatasetSource",
     "FilterSource",
+    "FirstReadySource",
     "FunctionSource",
+    "HostedSource",
     "IndexMapSource",
     "IteratorSource",
     "JSONLinesSource",
     "LoopingSource",
     "MessageSource",
+    "ParallelMapSource",
     "ParquetSource",
     "PrefetchSource",
     "RepeaterSource",

@@ -796,6 +796,12 @@ class Source:
 
         return ToTensorSource(self, columns=columns, device=device, **kwargs)
 
+    def aiter(self) -> Any:
+        """An async iterator over a fresh pass: ``async for m in src.aiter()`` (items pulled in a thread)."""
+        from fireworks.sources.aio import aiter_source
+
+        return aiter_source(self)
+
     def as_dataset(self) -> Any:
         """A map-style ``torch.utils.data.Dataset`` whose items are dicts column→value."""
         from fireworks.sources.torch import as_dataset
