@@ -782,8 +782,13 @@ class Source:
 
         return CachingSource(self, size, policy=policy, **kwargs)
 
-    def prefetch(self, depth: int = 2, **kwargs: Any) -> Source:
-        """``PrefetchSource(self, depth)``: the next ``depth`` items are computed in a background thread."""
+    def prefetch(self, depth: int = 2, device: Any = None, **kwargs: Any) -> Source:
+        """``PrefetchSource(self, depth)``: the next ``depth`` items are computed in a background thread;
+        with ``device``, also moved there (pinned memory and a side stream on CUDA)."""
+        if device is not None:
+            from fireworks.sources.device import DevicePrefetchSource
+
+            return DevicePrefetchSource(self, depth, device, **kwargs)
         from fireworks.sources.prefetch import PrefetchSource
 
         return PrefetchSource(self, depth, **kwargs)
