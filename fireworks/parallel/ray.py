@@ -328,6 +328,7 @@ class RayExecutor(Executor):
         while self._pending and len(self._running) < self.max_workers:
             task = self._pending.popleft()
             task.ref = self._remote.remote(self._mailbox, task.id, task.fn, task.args, task.kwargs)
+            task.ref.future().add_done_callback(self._on_ready)
             task.fn = task.args = task.kwargs = None  # type: ignore[assignment]
             if task.timeout is not None:
                 task.deadline = time.monotonic() + task.timeout
@@ -340,15 +341,19 @@ class RayExecutor(Executor):
                 if self._closed and not self._running and not self._pending:
                     return
                 running = list(self._running.values())
+            deadlines = [t.deadline for t in running if t.deadline is not None]
+            wait_s = 1.0
+            if any(t.on_message for t in running):
+                wait_s = _POLL_S  # poll the mailbox for what the tasks sent
+            if deadlines:
+                wait_s = min(wait_s, max(0.0, min(deadlines) - time.monotonic()))
+            self._wake.wait(wait_s)  # a finished task's ref sets it at once
+            self._wake.clear()
             if not running:
-                self._wake.wait(_POLL_S * 5)
-                self._wake.clear()
                 continue
             refs = [t.ref for t in running]
             try:
-                ready, _ = ray.wait(refs, num_returns=1, timeout=_POLL_S)
-                if ready:
-                    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+                ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             except Exception:  # the cluster went away
                 ready = refs
             self._deliver_messages(running)
@@ -373,6 +378,9 @@ class RayExecutor(Executor):
                 _settle(future, result, error)
                 with self._lock:
                     self._tasks.pop(future, None)
+
+    def _on_ready(self, _: Any) -> None:
+        self._wake.set()
 
     def _deliver_messages(self, running: list[_Task]) -> None:
         if not any(t.on_message for t in running):

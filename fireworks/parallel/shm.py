@@ -8,13 +8,14 @@ they have no flat buffer. :func:`unpack` rebuilds the Message from the header in
 ``memcpy`` per column, and (by default) frees the block. Blocks are named by the sender, so the sender can
 always free them itself when a receiver dies before reading (:func:`discard`).
 
-When ``/dev/shm`` lacks room for a block, :func:`pack` falls back to plain bytes in the header (a pickled
-copy), which is always correct, only slower.
+Small Messages (under :data:`MIN_SHM_BYTES` of buffers) skip shared memory: creating, mapping and unlinking
+a block costs more than copying a few KiB, so their buffers travel as one ``bytes`` object in the header (raw
+column bytes, still no per-object pickling). The same fallback applies when ``/dev/shm`` lacks room.
 
 >>> import torch
 >>> from fireworks import Message
 >>> m = Message({"x": torch.arange(6.0).reshape(3, 2), "s": ["a", "b", "c"]})
->>> unpack(pack(m)) == m
+>>> unpack(pack(m, min_bytes=0)) == m
 True
 """
 
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     from fireworks.message import Message
 
 _ALIGN = 64
+#: below this many bytes of column buffers, a Message travels inline in the header instead of a block
+MIN_SHM_BYTES = 64 * 1024
 _PREFIX = "fw_"
 _SHM_DIR = "/dev/shm"
 
@@ -81,8 +84,15 @@ def _room_for(size: int) -> bool:
     return st.f_bavail * st.f_frsize > 2 * size
 
 
-def pack(message: Message, name: str | None = None, *, use_shm: bool = True) -> Packed:
-    """Write ``message``'s buffer columns into a new shared-memory block named ``name`` (default: fresh)."""
+def pack(
+    message: Message,
+    name: str | None = None,
+    *,
+    use_shm: bool = True,
+    min_bytes: int = MIN_SHM_BYTES,
+) -> Packed:
+    """Write ``message``'s buffer columns into a new shared-memory block named ``name`` (default: fresh),
+    or inline into the header when they total under ``min_bytes`` or ``use_shm`` is False."""
     from fireworks.message import Message
 
     flat, other = _buffer_columns(message)
@@ -101,7 +111,7 @@ def pack(message: Message, name: str | None = None, *, use_shm: bool = True) -> 
     packed = Packed(len(message), None, offset, layout, rest, list(message._data))
     if offset == 0:
         return packed
-    if use_shm and _room_for(offset):
+    if use_shm and offset >= min_bytes and _room_for(offset):
         block = shared_memory.SharedMemory(name=name or new_block_name(), create=True, size=offset)
         try:
             _write(block.buf, flat, layout)  # type: ignore[arg-type]
@@ -183,4 +193,4 @@ def discard(name: str | None) -> None:
         block.unlink()
 
 
-__all__ = ["Packed", "discard", "new_block_name", "pack", "unpack"]
+__all__ = ["MIN_SHM_BYTES", "Packed", "discard", "new_block_name", "pack", "unpack"]

@@ -114,6 +114,19 @@ class ParallelMapSource(FunctionSource):
         self.always_parallel = always_parallel
         #: what the last pass decided, in words ("not run yet" before the first pass)
         self.plan = "not run yet"
+        self._handoff: dict[str, float] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # an Executor instance (threads, pipes) does not travel: the copy starts its own by name
+        state = super().__getstate__()
+        state.pop("_handoff", None)
+        if not isinstance(self.executor, str):
+            state["executor"] = self.executor_name
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._handoff = {}
 
     @staticmethod
     def executor_name_of(executor: Any) -> str:
@@ -175,7 +188,11 @@ class ParallelMapSource(FunctionSource):
             except Exception as err:
                 raise _pipeline_error(self, err) from err
             work = time.perf_counter() - start
-            cost = handoff_cost(first, out, self.executor_name)
+            cost = self._handoff.get(self.executor_name)
+            if cost is None:  # measured once per node and executor
+                cost = self._handoff[self.executor_name] = handoff_cost(
+                    first, out, self.executor_name
+                )
             yield out
             if work < cost:
                 self.plan = (

@@ -259,7 +259,7 @@ def test_shared_memory_round_trip_of_every_column_kind() -> None:
             "s": ["a", "b", None, "d", "e"],
         }
     )
-    packed = shm.pack(m[1:4])
+    packed = shm.pack(m[1:4], min_bytes=0)
     assert packed.block is not None and packed.block in _shm_blocks()
     back = shm.unpack(packed)
     assert back == m[1:4] and back.columns == m.columns
@@ -267,6 +267,11 @@ def test_shared_memory_round_trip_of_every_column_kind() -> None:
     inline = shm.pack(m, use_shm=False)
     assert inline.block is None and shm.unpack(inline) == m
     assert shm.unpack(shm.pack(Message())) == Message()
+    small = shm.pack(m)  # a few bytes: inline, no block to create and unlink
+    assert small.block is None and small.inline is not None and shm.unpack(small) == m
+    big = Message({"x": torch.randn(300, 64)})  # 76 KB: through a block
+    packed = shm.pack(big)
+    assert packed.block is not None and shm.unpack(packed) == big
 
 
 def test_busy_python_is_deterministic() -> None:
