@@ -202,7 +202,11 @@ def case_handoff(args: Any, rows: list[Row], ray_ex: Any) -> None:
         roundtrip(shm_t, batch, 5)
         t_shm = roundtrip(shm_t, batch, n)
         t_pickle = roundtrip(Transport(proc, identity), batch, n)
-    t_ray = roundtrip(Transport(ray_ex, identity), batch, max(20, n // 4)) if ray_ex else None
+    t_ray = None
+    if ray_ex is not None:
+        ray_t = Transport(ray_ex, identity)
+        roundtrip(ray_t, batch, 10)  # start Ray's workers first
+        t_ray = roundtrip(ray_t, batch, max(20, n // 4))
     print(
         "hand-off of a 256x8 float32 batch, one round trip each: "
         f"shared-memory pack+unpack alone {copy * 1e6:.0f} µs; thread {t_thread * 1e6:.0f} µs; "

@@ -28,9 +28,10 @@ from fireworks.parallel.base import Executor
 _FNS: OrderedDict[str, Callable[[Any], Any]] = OrderedDict()
 _FN_CACHE = 8
 
-#: a fixed per-batch latency added to the measured copy cost: a task's round trip through the executor
-#: (pipe + wake-up of the worker for processes, a queue for threads, the scheduler for Ray); measured on a
-#: 2-core Linux machine by benchmarks/parallel.py and rounded up
+#: the consumer's share of one task's round trip through the executor, added to the measured copy cost:
+#: waking a worker through a pipe (processes), a queue (threads) or the scheduler (Ray). Estimates: with
+#: ``in_flight`` tasks pipelined the consumer pays less than a full round trip, which benchmarks/parallel.py
+#: measures (on the shared 2-core dev machine: thread ~50 us, process ~0.4-0.7 ms, Ray ~3.5 ms)
 HANDOFF_LATENCY_S = {"inline": 0.0, "thread": 30e-6, "process": 250e-6, "ray": 1.5e-3}
 
 
