@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _CLOSE = "__fireworks_close__"
 _POLL_S = 0.0005
+_MAX_IDLE_S = 0.02
 
 
 def call_method(source: Any, method: str, args: tuple, kwargs: dict) -> Any:
@@ -43,11 +44,14 @@ def serve(source: Any) -> str:
     ctx = current_task()
     if ctx is None:  # pragma: no cover - only ever submitted to an executor
         raise RuntimeError("serve() runs as an executor task")
+    idle = _POLL_S
     while True:
         calls = ctx.receive()
         if not calls:
-            time.sleep(_POLL_S)
+            time.sleep(idle)
+            idle = min(idle * 2, _MAX_IDLE_S)  # back off while nobody calls
             continue
+        idle = _POLL_S
         for call in calls:
             if call == _CLOSE:
                 return "closed"

@@ -277,3 +277,13 @@ def test_shared_memory_round_trip_of_every_column_kind() -> None:
 def test_busy_python_is_deterministic() -> None:
     m = Message({"x": torch.arange(3)})
     assert busy_python(m) == busy_python(m)
+
+
+def test_dry_run_shows_the_plan() -> None:
+    from fireworks import dry_run
+
+    src = batches(40).map(double_x, workers=2, executor="process", name="doubler")
+    report = dry_run(src)
+    (node,) = [n for n in report.nodes if n.name == "doubler"]
+    assert "below the hand-off cost" in node.note
+    assert "doubler: in process" in str(report)
