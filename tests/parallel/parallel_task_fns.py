@@ -94,3 +94,12 @@ def record_pid(m):
     from fireworks import Message
 
     return Message({"x": m["x"], "pid": [os.getpid()] * len(m)})
+
+
+def double_y(m):
+    from fireworks import Message
+
+    out = Message(m)
+    if "y" in m:
+        out["y"] = m["y"] * 2
+    return out

@@ -15,6 +15,7 @@ from parallel_task_fns import (
     busy_python,
     die_on_13,
     double_x,
+    double_y,
     fail_on_13,
     record_pid,
     slow_double_x,
@@ -25,13 +26,6 @@ from fireworks import Message, PipelineError, Source
 from fireworks.parallel import ProcessExecutor, ThreadExecutor, WorkerDiedError
 from fireworks.sources.parallel import ParallelMapSource
 from fireworks.sources.transforms import FunctionSource
-
-
-def double_y(m: Message) -> Message:
-    out = Message(m)
-    if "y" in m:
-        out["y"] = m["y"] * 2
-    return out
 
 
 def concat(items: list[Message]) -> Message:
@@ -66,8 +60,20 @@ def threads():
     ex.shutdown(wait=True, kill=True)
 
 
-@pytest.fixture(params=["thread", "process"])
+@pytest.fixture(scope="module")
+def ray_pool(request):
+    from fireworks.parallel import RayExecutor
+
+    request.getfixturevalue("ray_cluster")  # the session's two-node cluster
+    ex = RayExecutor(2)
+    yield ex
+    ex.shutdown(wait=True, kill=True)
+
+
+@pytest.fixture(params=["thread", "process", pytest.param("ray", marks=pytest.mark.distributed)])
 def executor(request, pool, threads):
+    if request.param == "ray":
+        return request.getfixturevalue("ray_pool")
     return pool if request.param == "process" else threads
 
 
