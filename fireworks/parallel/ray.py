@@ -4,8 +4,9 @@ Tasks run as Ray tasks (one CPU each by default, never retried: a failure is rep
 channel between a task and its submitter (``current_task().send``/``receive``, :meth:`Executor.signal`) goes
 through one small mailbox actor that needs no CPU. ``kill`` and ``timeout`` cancel the Ray task with
 ``force=True``, which stops its worker process; a task whose worker dies fails with
-:class:`~fireworks.parallel.WorkerDiedError`. Arguments and results travel through Ray's object store, so a
-large Message given to many tasks is put once and shared.
+:class:`~fireworks.parallel.WorkerDiedError`. Arguments and results travel through Ray's object store; to
+share one large Message among many tasks, put it once (``ref = ray.put(message)``) and pass ``ref``: every
+task receives the Message, stored once per node.
 
 Nothing starts Ray at import. The first ``submit`` connects: to ``address`` when given (an existing cluster,
 ``"auto"`` for the one this machine belongs to), else to the Ray runtime already initialised in this process,
@@ -69,9 +70,12 @@ class _Mailbox:
         return self.signals.pop(task_id, [])
 
 
-def _run_task(mailbox: Any, task_id: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-    """What a Ray worker runs: ``fn`` with a TaskContext wired to the mailbox."""
+def _run_task(mailbox: Any, task_id: int, fn: Callable[..., Any], kwargs: dict, *args: Any) -> Any:
+    """What a Ray worker runs: ``fn`` with a TaskContext wired to the mailbox. ``args`` are passed to Ray
+    one by one, so an ``ObjectRef`` among them arrives as its value (as Ray does for any task)."""
     import ray
+
+    kwargs = {k: ray.get(v) if isinstance(v, ray.ObjectRef) else v for k, v in kwargs.items()}
 
     last: list[Any] = []
 
@@ -327,7 +331,7 @@ class RayExecutor(Executor):
     def _dispatch(self) -> None:
         while self._pending and len(self._running) < self.max_workers:
             task = self._pending.popleft()
-            task.ref = self._remote.remote(self._mailbox, task.id, task.fn, task.args, task.kwargs)
+            task.ref = self._remote.remote(self._mailbox, task.id, task.fn, task.kwargs, *task.args)
             task.ref.future().add_done_callback(self._on_ready)
             task.fn = task.args = task.kwargs = None  # type: ignore[assignment]
             if task.timeout is not None:

@@ -4,7 +4,6 @@ has an item ready first)."""
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -18,6 +17,8 @@ _END = object()
 async def aiter_source(src: Source) -> AsyncIterator[Any]:
     """A fresh pass over ``src`` as an async iterator: each item is pulled in a worker thread, so the event
     loop keeps serving other coroutines while a batch is read or computed."""
+    import asyncio
+
     it = iter(src)
     loop = asyncio.get_running_loop()
     try:

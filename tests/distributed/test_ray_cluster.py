@@ -56,11 +56,16 @@ def test_parallel_map_on_ray_gives_identical_batches(ray_cluster) -> None:
         assert Message.concat(list(iter(lambda: next(fresh, None), None))) == Message.concat(
             list(iter(lambda: next(serial, None), None))
         )
+    # a large Message put once and shared by many tasks (each receives the Message itself)
+    import ray
+
+    big = Message({"x": torch.randn(50_000, 16)})
+    ref = ray.put(big)
+    with RayExecutor(2) as ex:
+        assert [f.result(timeout=60) for f in [ex.submit(len, ref) for _ in range(4)]] == [50_000] * 4
     # by name: joins the running Ray runtime (and leaves it running: it did not start it)
     named = pipeline().map(double_y, workers=2, executor="ray", always_parallel=True)
     assert Message.concat(list(named)) == Message.concat(list(pipeline().map(double_y)))
-    import ray
-
     assert ray.is_initialized()
 
 

@@ -18,6 +18,13 @@ def sleep_then(seconds, value=None):
     return value
 
 
+def sleep_span(seconds, value=None):
+    """Sleep; return (value, start, end) in wall-clock time (comparable across processes)."""
+    start = time.time()
+    time.sleep(seconds)
+    return value, start, time.time()
+
+
 def boom(message):
     raise ValueError(message)
 
