@@ -62,7 +62,9 @@ def test_parallel_map_on_ray_gives_identical_batches(ray_cluster) -> None:
     big = Message({"x": torch.randn(50_000, 16)})
     ref = ray.put(big)
     with RayExecutor(2) as ex:
-        assert [f.result(timeout=60) for f in [ex.submit(len, ref) for _ in range(4)]] == [50_000] * 4
+        assert [f.result(timeout=60) for f in [ex.submit(len, ref) for _ in range(4)]] == [
+            50_000
+        ] * 4
     # by name: joins the running Ray runtime (and leaves it running: it did not start it)
     named = pipeline().map(double_y, workers=2, executor="ray", always_parallel=True)
     assert Message.concat(list(named)) == Message.concat(list(pipeline().map(double_y)))
