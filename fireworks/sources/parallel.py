@@ -72,7 +72,8 @@ class ParallelMapSource(FunctionSource):
     - A worker's error is raised in the consumer as a ``PipelineError`` naming this node (it is also an
       instance of the original builtin type: ``ValueError`` stays catchable as ``ValueError``).
 
-    ``fn`` must be picklable for processes and Ray (a top-level function of an importable module).
+    ``fn`` must be picklable for processes (a top-level function of an importable module); Ray also sends
+    lambdas and closures (by value, with cloudpickle).
 
     >>> from fireworks import Message, Source
     >>> src = Source(Message({"x": list(range(10))})).batch(4)
@@ -106,8 +107,8 @@ class ParallelMapSource(FunctionSource):
         if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
             raise ValueError(f"in_flight must be an int >= 1, but got {in_flight!r}")
         super().__init__(inputs, fn, per_row=per_row, name=name)
-        if self.executor_name_of(executor) in ("process", "ray") and workers > 1:
-            _check_picklable(fn, self.executor_name_of(executor))
+        if self.executor_name_of(executor) == "process" and workers > 1:
+            _check_picklable(fn, "process")  # (Ray pickles with cloudpickle: lambdas travel there)
         self.workers = workers
         self.executor = executor
         self.in_flight = in_flight

@@ -56,6 +56,10 @@ def test_parallel_map_on_ray_gives_identical_batches(ray_cluster) -> None:
         assert Message.concat(list(iter(lambda: next(fresh, None), None))) == Message.concat(
             list(iter(lambda: next(serial, None), None))
         )
+    # Ray sends lambdas by value
+    with RayExecutor(2) as ex:
+        lam = pipeline().map(lambda m: double_y(m), workers=2, executor=ex, always_parallel=True)
+        assert Message.concat(list(lam)) == Message.concat(list(pipeline().map(double_y)))
     # a large Message put once and shared by many tasks (each receives the Message itself)
     import ray
 
