@@ -85,8 +85,10 @@ def test_messages_reach_the_submitter_in_order(executor: Executor) -> None:
 
 def test_at_most_max_workers_run_at_once(concurrent_executor: Executor) -> None:
     ex = concurrent_executor
-    ex.submit(sleep_then, 0).result(timeout=30)  # start the workers first
-    ex.submit(sleep_then, 0).result(timeout=30)
+    # start the workers first, two at once (Ray: so each node has an idle worker process)
+    warm = 1.5 if ex.name == "ray" else 0.0
+    for f in [ex.submit(sleep_then, warm) for _ in range(2)]:
+        f.result(timeout=60)
     futures = [ex.submit(sleep_span, 0.4, i) for i in range(4)]
     spans = [f.result(timeout=60) for f in futures]
     assert [i for i, _, _ in spans] == [0, 1, 2, 3]
