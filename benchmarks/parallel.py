@@ -279,6 +279,7 @@ def main() -> int:
         import ray
 
         ray.init(
+            address="local",  # a fresh local instance, even where RAY_ADDRESS names a cluster
             num_cpus=2,
             object_store_memory=200 * 2**20,
             include_dashboard=False,
