@@ -121,6 +121,16 @@ def case_cpu_heavy(args: Any, rows: list[Row]) -> None:
     t_par = timeit(lambda: consume(par), repeat=repeat, number=1, warmup=0, best=True)
     rows.append(Row("CPU-heavy map, 2 processes", t_par, "serial map", t_serial, max_ratio=0.625))
     pool.shutdown()
+    tiny = batches(4).map(cheap, workers=2, executor="process", always_parallel=True)
+    starts = []
+    for _ in range(3):  # a pass by name starts and stops its own workers (forked from a forkserver)
+        t0 = time.perf_counter()
+        consume(tiny)
+        starts.append(time.perf_counter() - t0)
+    print(
+        "a 4-batch pass with executor='process' by name (workers started and stopped each pass): "
+        + ", ".join(fmt_seconds(t) for t in starts)
+    )
 
     loader = torch.utils.data.DataLoader(
         BatchList(src, busy), batch_size=None, num_workers=2, persistent_workers=True
