@@ -121,6 +121,26 @@ def case_cpu_heavy(args: Any, rows: list[Row]) -> None:
     t_par = timeit(lambda: consume(par), repeat=repeat, number=1, warmup=0, best=True)
     rows.append(Row("CPU-heavy map, 2 processes", t_par, "serial map", t_serial, max_ratio=0.625))
     pool.shutdown()
+    # a control for the machine itself: how much faster 2 plain processes run the same work right now
+    import multiprocessing as mp
+
+    items = list(src)
+    with mp.get_context("spawn").Pool(2) as plain:
+        plain.map(busy, items[:2])
+        t_pool = timeit(
+            lambda: plain.map(busy, items, chunksize=1),
+            repeat=repeat,
+            number=1,
+            warmup=0,
+            best=True,
+        )
+    print(
+        f"control: multiprocessing.Pool(2) on the same batches is {t_serial / t_pool:.2f}x the serial speed "
+        "now (what 2 processes can get on this machine at this moment)"
+    )
+    rows.append(
+        Row("CPU-heavy map, 2 processes", t_par, "multiprocessing.Pool(2), same work", t_pool)
+    )
     tiny = batches(4).map(cheap, workers=2, executor="process", always_parallel=True)
     starts = []
     for _ in range(3):  # a pass by name starts and stops its own workers (forked from a forkserver)
@@ -133,7 +153,11 @@ def case_cpu_heavy(args: Any, rows: list[Row]) -> None:
     )
 
     loader = torch.utils.data.DataLoader(
-        BatchList(src, busy), batch_size=None, num_workers=2, persistent_workers=True
+        BatchList(src, busy),
+        batch_size=None,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context="spawn",  # fork with the executors' threads alive is unsafe
     )
     consume(loader)  # start its workers
     t_dl = timeit(lambda: consume(loader), repeat=repeat, number=1, warmup=0, best=True)
@@ -147,7 +171,12 @@ def case_cpu_heavy(args: Any, rows: list[Row]) -> None:
     items = list(src)
 
     def torchdata_pass() -> int:
-        node = ParallelMapper(IterableWrapper(items), busy, num_workers=2, method="process")
+        node = ParallelMapper(
+            IterableWrapper(items),
+            busy,
+            num_workers=2,
+            method="process",
+        )
         try:
             return consume(node)
         finally:
