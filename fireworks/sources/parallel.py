@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fireworks.sources.base import BLOCK_ROWS, Source, _pipeline_error
+from fireworks.sources.base import BLOCK_ROWS, Source, _message_type, _pipeline_error
 from fireworks.sources.transforms import FunctionSource, MessageFn, _apply_rows
 
 #: executors by name that a pass may start (and always stops again)
@@ -61,12 +61,11 @@ class MapFunction:
     def __init__(self, fn: MessageFn, per_row: bool) -> None:
         self.fn = fn
         self.per_row = per_row
+        self.message_type = _message_type()
 
     def __call__(self, message: Any) -> Any:
-        from fireworks.message import Message
-
         out = _apply_rows(self.fn, message) if self.per_row else self.fn(message)
-        if not isinstance(out, Message):
+        if not isinstance(out, self.message_type):
             raise TypeError(
                 f"fn must return a Message, but {getattr(self.fn, '__name__', self.fn)!r} returned "
                 f"{type(out).__name__}; wrap columns as Message({{...}})"
