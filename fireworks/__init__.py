@@ -35,6 +35,9 @@ _EXPORTS: dict[str, str] = {
     "AggregatorSource": "fireworks.sources",
     "ToTensorSource": "fireworks.sources",
     "PrefetchSource": "fireworks.sources",
+    "ParallelMapSource": "fireworks.sources",
+    "FirstReadySource": "fireworks.sources",
+    "HostedSource": "fireworks.sources",
     "train_test_split": "fireworks.sources",
     "CSVSource": "fireworks.sources",
     "JSONLinesSource": "fireworks.sources",
@@ -57,6 +60,8 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": "fireworks.experiment",
     "load_checkpoint": "fireworks.experiment",
     "dry_run": "fireworks.experiment",
+    # parallel
+    "get_executor": "fireworks.parallel",
     # factory
     "Factory": "fireworks.factory",
     "Trial": "fireworks.factory",
@@ -97,6 +102,7 @@ if TYPE_CHECKING:  # pragma: no cover - static imports for type checkers and IDE
         Trial,
     )
     from fireworks.message import Message
+    from fireworks.parallel import get_executor
     from fireworks.sources import (
         AggregatorSource,
         BatchingSource,
@@ -104,10 +110,13 @@ if TYPE_CHECKING:  # pragma: no cover - static imports for type checkers and IDE
         CSVSource,
         DatasetSource,
         FilterSource,
+        FirstReadySource,
         FunctionSource,
+        HostedSource,
         IndexMapSource,
         JSONLinesSource,
         LoopingSource,
+        ParallelMapSource,
         ParquetSource,
         PrefetchSource,
         RepeaterSource,

@@ -8,6 +8,7 @@ Override the URLs with ``FIREWORKS_TEST_POSTGRES_URL`` / ``FIREWORKS_TEST_MARIAD
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -103,3 +104,36 @@ def db_url(request, tmp_path) -> str:
 def table_name() -> Iterator[str]:
     """A table name unique to this test, so tests on shared servers never see each other's rows."""
     yield f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``: a head and a worker node,
+    one CPU and 150 MB of object store each, no dashboard), started once per test session and shared by every
+    test marked ``distributed``; this process is connected to it. Shut down, nodes and all, at the end."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    store = 150 * 2**20
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "object_store_memory": store,
+            "include_dashboard": False,
+            "resources": {"head_node": 1},
+        },
+    )
+    try:
+        cluster.add_node(num_cpus=1, object_store_memory=store, resources={"worker_node": 1})
+        # Ray's workers import test helpers (parallel_task_fns, ...) from the paths pytest added
+        path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+        ray.init(
+            address=cluster.address,
+            runtime_env={"env_vars": {"PYTHONPATH": path}},
+            log_to_driver=False,
+        )
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

@@ -34,6 +34,7 @@ class NodeReport:
     status: str = "ok"  # "ok", "error" or "skipped"
     error: str | None = None
     traceback: str | None = None
+    note: str = ""  # what the node decided (a parallel map: in process or parallel, and why)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -107,6 +108,7 @@ class DryRunReport:
         fmt = "  ".join(f"{{:{w}}}" for w in widths)
         out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
         out += [fmt.format(*r) for r in lines]
+        out += [f"{n.name}: {n.note}" for n in self.nodes if n.note]
         verdict = "OK" if self.ok else "FAILED"
         out.append(f"dry run {verdict} in {self.seconds:.3f} s")
         bad = self.first_error
@@ -290,6 +292,7 @@ def dry_run(
                 report.traceback = _short_traceback(err)
                 failed.add(id(node))
             report.seconds = time.perf_counter() - t0
+            report.note = str(getattr(node, "__dict__", {}).get("plan", ""))
             upstream = sum(by_id[id(i)].seconds for i in inputs if id(i) in by_id)
             report.self_seconds = max(0.0, report.seconds - upstream)
         step_report = None

@@ -143,6 +143,22 @@ class Executor(ABC):
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         """Release the workers; with ``kill=True`` running and pending tasks are stopped first."""
 
+    def host(self, source: Any) -> Any:
+        """Host ``source`` on one of this executor's workers and return its handle: ``handle.call("method",
+        *args)`` returns a Future of ``source.method(*args)`` run there, calls in order, one at a time
+        (``"__next__"`` gives the next item, or ``None`` at the end). The hosted Source holds one worker
+        until ``handle.close()`` or :meth:`shutdown`. See :mod:`fireworks.parallel.host`."""
+        from fireworks.parallel.host import SourceHandle
+
+        handle = SourceHandle(self, source)
+        self.__dict__.setdefault("_hosts", []).append(handle)
+        return handle
+
+    def _close_hosts(self) -> None:
+        """Close every hosted Source (called first by :meth:`shutdown`, so it never waits on them)."""
+        for handle in self.__dict__.pop("_hosts", []):
+            handle.close()
+
     def __enter__(self) -> Executor:
         return self
 

@@ -98,6 +98,12 @@ class InlineExecutor(Executor):
         if task is not None:
             task.inbox.put(obj)
 
+    def host(self, source: Any) -> Any:
+        """Calls on the hosted Source run at once, in the caller's thread (the inline executor's way)."""
+        from fireworks.parallel.host import InlineHandle
+
+        return InlineHandle(self, source)
+
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
         self._closed = True
 
@@ -179,6 +185,7 @@ class ThreadExecutor(Executor):
             task.inbox.put(obj)
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        self._close_hosts()
         if kill:
             with self._lock:
                 futures = list(self._tasks)

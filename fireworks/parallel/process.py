@@ -318,6 +318,8 @@ class ProcessExecutor(Executor):
                         w.conn.send(("signal", w.task.id, obj))
 
     def shutdown(self, wait: bool = True, kill: bool = False) -> None:
+        if not kill:
+            self._close_hosts()
         with self._lock:
             already = self._closed
             self._closed = True

@@ -5,11 +5,13 @@ attribute forwarding and pictures; ``indexing`` the index rules; ``errors`` erro
 planning (the one place that picks how a pass reads) and passes; ``fastpaths`` the fast paths and their
 laws; ``fanout`` shared reads of a stream; ``epochs`` per-pass epochs of shuffling nodes; ``adapters`` plain
 data as Sources. The toolbox: ``transforms`` (one input), ``junctions`` (many), ``caching``, ``io`` (file
-readers), ``torch`` (``torch.utils.data`` adapters), ``prefetch`` (background prefetch).
+readers), ``torch`` (``torch.utils.data`` adapters), ``prefetch`` (background prefetch), ``parallel`` (the
+parallel ordered map), ``aio`` (async, hosted and first-ready access), ``device`` (feeding a GPU).
 """
 
 from __future__ import annotations
 
+from fireworks.sources.aio import FirstReadySource, HostedSource
 from fireworks.sources.base import (
     IteratorSource,
     MessageSource,
@@ -21,6 +23,7 @@ from fireworks.sources.caching import CachingSource, WindowShuffleSource
 from fireworks.sources.graph import to_dot, to_mermaid
 from fireworks.sources.io import CSVSource, JSONLinesSource, ParquetSource
 from fireworks.sources.junctions import AggregatorSource
+from fireworks.sources.parallel import ParallelMapSource
 from fireworks.sources.prefetch import PrefetchSource
 from fireworks.sources.torch import DatasetSource, as_dataset, as_iterable_dataset
 from fireworks.sources.transforms import (
@@ -42,12 +45,15 @@ __all__ = [
     "CachingSource",
     "DatasetSource",
     "FilterSource",
+    "FirstReadySource",
     "FunctionSource",
+    "HostedSource",
     "IndexMapSource",
     "IteratorSource",
     "JSONLinesSource",
     "LoopingSource",
     "MessageSource",
+    "ParallelMapSource",
     "ParquetSource",
     "PrefetchSource",
     "RepeaterSource",

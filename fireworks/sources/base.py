@@ -514,8 +514,21 @@ class Source:
 
     # ---- fluent forms --------------------------------------------------------------------------
 
-    def map(self, fn: Callable[[Message], Message], **kwargs: Any) -> Source:
-        """``FunctionSource(self, fn)``: ``fn`` takes a Message (rows or a batch) and returns one."""
+    def map(
+        self,
+        fn: Callable[[Message], Message],
+        workers: int = 1,
+        executor: Any = "process",
+        **kwargs: Any,
+    ) -> Source:
+        """``FunctionSource(self, fn)``: ``fn`` takes a Message (rows or a batch) and returns one.
+
+        With ``workers > 1``, a ``ParallelMapSource``: ``fn`` runs on that many workers of ``executor``
+        (``"process"``, ``"thread"``, ``"ray"`` or an Executor), order kept, the same items."""
+        if workers != 1:
+            from fireworks.sources.parallel import ParallelMapSource
+
+            return ParallelMapSource(self, fn, workers=workers, executor=executor, **kwargs)
         from fireworks.sources.transforms import FunctionSource
 
         return FunctionSource(self, fn, **kwargs)
@@ -562,8 +575,13 @@ class Source:
 
         return CachingSource(self, size, policy=policy, **kwargs)
 
-    def prefetch(self, depth: int = 2, **kwargs: Any) -> Source:
-        """``PrefetchSource(self, depth)``: the next ``depth`` items are computed in a background thread."""
+    def prefetch(self, depth: int = 2, device: Any = None, **kwargs: Any) -> Source:
+        """``PrefetchSource(self, depth)``: the next ``depth`` items are computed in a background thread;
+        with ``device``, also moved there (pinned memory and a side stream on CUDA)."""
+        if device is not None:
+            from fireworks.sources.device import DevicePrefetchSource
+
+            return DevicePrefetchSource(self, depth, device, **kwargs)
         from fireworks.sources.prefetch import PrefetchSource
 
         return PrefetchSource(self, depth, **kwargs)
@@ -575,6 +593,12 @@ class Source:
         from fireworks.sources.transforms import ToTensorSource
 
         return ToTensorSource(self, columns=columns, device=device, **kwargs)
+
+    def aiter(self) -> Any:
+        """An async iterator over a fresh pass: ``async for m in src.aiter()`` (items pulled in a thread)."""
+        from fireworks.sources.aio import aiter_source
+
+        return aiter_source(self)
 
     def as_dataset(self) -> Any:
         """A map-style ``torch.utils.data.Dataset`` whose items are dicts column→value."""

@@ -692,7 +692,12 @@ class ToTensorSource(Source):
 
     def _convert(self, message: Any) -> Any:
         out = message.to_tensors(self.columns)
-        return out.to(self.device) if self.device is not None else out
+        if self.device is None:
+            return out
+        # pinned memory and a non_blocking copy on a side stream on CUDA
+        from fireworks.sources.device import DeviceCopier
+
+        return DeviceCopier(self.device)(out)
 
     def _window_transform(self, window: Any) -> Any:
         return self._convert(window)

@@ -18,6 +18,13 @@ def sleep_then(seconds, value=None):
     return value
 
 
+def sleep_span(seconds, value=None):
+    """Sleep; return (value, start, end) in wall-clock time (comparable across processes)."""
+    start = time.time()
+    time.sleep(seconds)
+    return value, start, time.time()
+
+
 def boom(message):
     raise ValueError(message)
 
@@ -50,3 +57,56 @@ def talk(n):
 
 def unpicklable_result():
     return lambda: None
+
+
+# -- functions for the parallel map (Message -> Message) --------------------------------------------
+
+
+def double_x(m):
+    from fireworks import Message
+
+    out = Message(m)
+    out["x"] = m["x"] * 2
+    return out
+
+
+def slow_double_x(m, seconds=0.02):
+    time.sleep(seconds)
+    return double_x(m)
+
+
+def fail_on_13(m):
+    if (m["x"] == 13).any():
+        raise ValueError("found 13 in the batch")
+    return double_x(m)
+
+
+def die_on_13(m):
+    if (m["x"] == 13).any():
+        os._exit(7)
+    return double_x(m)
+
+
+def busy_python(m, rounds=20_000):
+    """CPU-heavy pure-Python work (holds the GIL), then the batch doubled."""
+    acc = 0
+    for i in range(rounds):
+        acc = (acc * 31 + i) % 1_000_003
+    out = double_x(m)
+    out["acc"] = [acc] * len(m)
+    return out
+
+
+def record_pid(m):
+    from fireworks import Message
+
+    return Message({"x": m["x"], "pid": [os.getpid()] * len(m)})
+
+
+def double_y(m):
+    from fireworks import Message
+
+    out = Message(m)
+    if "y" in m:
+        out["y"] = m["y"] * 2
+    return out

@@ -1,4 +1,5 @@
-"""One contract suite run against every executor (inline, threads, processes)."""
+"""One contract suite run against every executor (inline, threads, processes, and Ray on a real two-node
+local cluster: those cases are marked ``distributed``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from parallel_task_fns import (
     hard_exit,
     kill_self,
     pid,
+    sleep_span,
     sleep_then,
     talk,
     unpicklable_result,
@@ -27,20 +29,27 @@ from fireworks.parallel import (
     get_executor,
 )
 
-ALL = sorted(EXECUTORS)
-CONCURRENT = ["thread", "process"]
+RAY = pytest.param("ray", marks=pytest.mark.distributed)
+ALL = [RAY if name == "ray" else name for name in sorted(EXECUTORS)]
+CONCURRENT = ["thread", "process", RAY]
+
+
+def _start(request, name: str) -> Executor:
+    if name == "ray":
+        request.getfixturevalue("ray_cluster")  # one shared cluster; the executor only joins it
+    return get_executor(name, 2)
 
 
 @pytest.fixture(params=ALL)
 def executor(request):
-    ex = get_executor(request.param, 2)
+    ex = _start(request, request.param)
     yield ex
     ex.shutdown(wait=True, kill=True)
 
 
 @pytest.fixture(params=CONCURRENT)
 def concurrent_executor(request):
-    ex = get_executor(request.param, 2)
+    ex = _start(request, request.param)
     yield ex
     ex.shutdown(wait=True, kill=True)
 
@@ -76,13 +85,21 @@ def test_messages_reach_the_submitter_in_order(executor: Executor) -> None:
 
 def test_at_most_max_workers_run_at_once(concurrent_executor: Executor) -> None:
     ex = concurrent_executor
-    ex.submit(sleep_then, 0).result(timeout=30)  # start the workers first
-    ex.submit(sleep_then, 0).result(timeout=30)
-    start = time.perf_counter()
-    futures = [ex.submit(sleep_then, 0.4, i) for i in range(4)]
-    assert [f.result(timeout=30) for f in futures] == [0, 1, 2, 3]
-    elapsed = time.perf_counter() - start
-    assert 0.75 < elapsed < 1.6, elapsed  # two rounds of two, not one round of four nor four of one
+    # start the workers first, two at once (Ray: so each node has an idle worker process)
+    warm = 1.5 if ex.name == "ray" else 0.0
+    for f in [ex.submit(sleep_then, warm) for _ in range(2)]:
+        f.result(timeout=60)
+    futures = [ex.submit(sleep_span, 0.4, i) for i in range(4)]
+    spans = [f.result(timeout=60) for f in futures]
+    assert [i for i, _, _ in spans] == [0, 1, 2, 3]
+    # the most tasks running at any moment (from their own clocks, robust to a loaded machine): two rounds
+    # of two, not one round of four nor four of one
+    events = sorted([(a, 1) for _, a, _ in spans] + [(b, -1) for _, _, b in spans])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2, spans
 
 
 def test_timeout_fails_the_future(concurrent_executor: Executor) -> None:
@@ -144,17 +161,47 @@ def processes():
     ex.shutdown(wait=True, kill=True)
 
 
+@pytest.fixture(params=["process", RAY])
+def dying(request):
+    ex = _start(request, request.param)
+    yield ex
+    ex.shutdown(wait=True, kill=True)
+
+
 @pytest.mark.parametrize("crash", [lambda: (hard_exit, 3), lambda: (kill_self,)])
-def test_a_dying_worker_fails_only_its_task(processes: ProcessExecutor, crash) -> None:
+def test_a_dying_worker_fails_only_its_task(dying: Executor, crash) -> None:
     fn, *args = crash()
-    ok = processes.submit(sleep_then, 0.5, "fine")
-    dead = processes.submit(fn, *args)
-    with pytest.raises(
-        WorkerDiedError, match=r"worker process \(pid \d+\) running the task (exited|was killed)"
-    ):
-        dead.result(timeout=30)
+    ok = dying.submit(sleep_then, 0.5, "fine")
+    dead = dying.submit(fn, *args)
+    pattern = {
+        "process": r"worker process \(pid \d+\) running the task (exited|was killed)",
+        "ray": r"Ray worker running the task died",
+    }[dying.name]
+    with pytest.raises(WorkerDiedError, match=pattern):
+        dead.result(timeout=60)
     assert ok.result(timeout=30) == "fine"
-    assert processes.submit(add, 1, 2).result(timeout=30) == 3
+    assert dying.submit(add, 1, 2).result(timeout=60) == 3
+
+
+def test_shutdown_leaves_nothing_running(concurrent_executor: Executor) -> None:
+    ex = concurrent_executor
+    futures = [ex.submit(sleep_then, 5) for _ in range(3)]
+    time.sleep(0.5)  # two of them are running
+    ex.shutdown(wait=True, kill=True)
+    for f in futures:
+        with pytest.raises(TaskKilledError, match="executor shut down"):
+            f.result(timeout=30)
+    if ex.name == "process":
+        import multiprocessing as mp
+
+        assert not [p for p in mp.active_children() if p.name == "fireworks-worker"]
+    if ex.name == "ray":
+        import ray
+
+        deadline = time.monotonic() + 30  # the cancelled tasks give their CPUs back
+        while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"]:
+            assert time.monotonic() < deadline, ray.available_resources()
+            time.sleep(0.2)
 
 
 def test_workers_are_reused(processes: ProcessExecutor) -> None:
