@@ -18,7 +18,9 @@ processes:
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -52,6 +54,33 @@ def retry_while_locked(fn: Callable[[], T], timeout_s: float = BUSY_TIMEOUT_MS /
         pause = min(pause * 2, 0.25)
 
 
+# (st_dev, st_ino) -> a read-only descriptor of that file, never closed (see check_file)
+_HEADER_FDS: dict[tuple[int, int], int] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _header(path: str) -> tuple[int, bytes]:
+    """The size and first 100 bytes of the file at ``path``, read without ever closing a descriptor of it.
+
+    SQLite keeps its locks with ``fcntl`` (POSIX advisory locks), which belong to the process and are all
+    released when the process closes ANY descriptor of the file, so a plain ``open()``/``close()`` here, while
+    another connection of this process has the database open, would silently drop that connection's locks.
+    One descriptor per file is opened the first time and reused."""
+    # Windows: locks belong to handles, and closing one releases only its own
+    if not hasattr(os, "pread"):
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_size, f.read(100)
+    st = os.stat(path)
+    with _HEADER_LOCK:
+        fd = _HEADER_FDS.get((st.st_dev, st.st_ino))
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            fst = os.fstat(fd)
+            # never closed, even if the path now names another file: keep it under the file it opened
+            _HEADER_FDS.setdefault((fst.st_dev, fst.st_ino), fd)
+    return os.fstat(fd).st_size, os.pread(fd, 100, 0)
+
+
 def check_file(path: str) -> None:
     """Refuse an SQLite file that is visibly cut short: smaller than its own header says it is.
 
@@ -59,16 +88,18 @@ def check_file(path: str) -> None:
     NULL without any error, so the size is checked before the file is used. The header's page count is
     trusted only when SQLite marks it valid, and not while a WAL file is present (a checkpoint in progress
     writes page 1 before it extends the file).
+
+    The file is read through a descriptor that stays open for the life of the process (see :func:`_header`):
+    closing any descriptor of a file releases every POSIX lock this process holds on it, including the
+    locks of SQLite connections already open on it, and another process could then take this one's WAL for
+    unused, checkpoint it and delete the ``-wal``/``-shm`` files under the open connections.
     """
-    import os
     import struct
 
     from fireworks.exceptions import CorruptFileError
 
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            header = f.read(100)
+        size, header = _header(path)
     except OSError:
         return
     fix = "restore the file from a copy; `sqlite3 FILE .recover` can rescue what is left"

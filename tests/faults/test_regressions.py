@@ -123,3 +123,48 @@ def test_a_pass_through_table_source_writes_every_batch_of_a_for_loop(tmp_path, 
     rows = TableSource("through", url).query().all()
     counts["rows_checked"] += len(rows)
     assert rows["k"].tolist() == list(range(20))
+
+
+def test_opening_a_second_engine_keeps_the_locks_of_the_first(tmp_path):
+    # Before the fix: every new connection read the file's header with open()/close() (check_file), and
+    # closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's included.
+    # Another process closing its connection then believed it was the last one, checkpointed and deleted
+    # the -wal/-shm files under this process's open connections, and a new engine here went on reading the
+    # deleted index: it missed rows other processes had committed (a Factory's history() missed trials).
+    import os
+    import subprocess
+    import sys
+
+    from fireworks._sqlite import prepare_sqlite
+
+    path = str(tmp_path / "v.sqlite")
+
+    def engine() -> sa.Engine:
+        return prepare_sqlite(sa.create_engine(f"sqlite:///{path}"))
+
+    def count(e: sa.Engine) -> int:
+        with e.connect() as conn:
+            return conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+
+    first = engine()
+    with first.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    with first.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES (0)")
+    second = engine()
+    assert count(second) == 1  # opening it must not drop the locks `first`'s connection holds
+
+    def other_process(n: int, close: bool) -> None:
+        code = (
+            f"import os, sqlite3\nc = sqlite3.connect({path!r})\n"
+            f"c.execute('INSERT INTO t VALUES ({n})')\nc.commit()\n"
+            + ("c.close()\n" if close else "os._exit(0)\n")
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+    other_process(1, close=True)
+    assert os.path.exists(path + "-wal"), "another process deleted the WAL this process has open"
+    other_process(2, close=False)
+    assert count(engine()) == 3
+    first.dispose()
+    second.dispose()
