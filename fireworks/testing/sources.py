@@ -197,10 +197,22 @@ def _check_datasets(make: Make, want: list[Message], workers: int, dataloader: b
             assert sorted(got) == sorted(map(repr, rows(want))), "DataLoader(workers) differs"
 
 
+def _array_as_list(obj: Any) -> Any:
+    import torch
+
+    if isinstance(obj, (np.ndarray, torch.Tensor)):
+        return obj.tolist()
+    raise TypeError(
+        f"a state_dict value of type {type(obj).__name__} cannot be saved without pickle; use JSON-compatible "
+        f"values, numpy arrays or tensors"
+    )
+
+
 def check_save_load(make: Make) -> None:
     """torchdata's save/load-mid-pass sequence on the own cursor (``next``/``state_dict``): a fresh pipeline
     loaded from a state continues exactly, whether the state was taken mid-epoch, in the next epoch, at the
-    initial state, or at the end of an epoch. States must be JSON-compatible."""
+    initial state, or at the end of an epoch. States must hold JSON-compatible values, numpy arrays and
+    tensors only (what :func:`fireworks.save_checkpoint` stores without pickle)."""
     epoch0 = drain(make())
     n = len(epoch0)
     for k in sorted({0, 1, n // 2, max(n - 1, 0)}):
@@ -208,7 +220,7 @@ def check_save_load(make: Make) -> None:
         src = make()
         head = [next(src) for _ in range(min(k, n))]
         state = src.state_dict()
-        json.dumps(state)
+        json.dumps(state, default=_array_as_list)
         rest = drain(src)
         fresh = make()
         fresh.load_state_dict(state)
