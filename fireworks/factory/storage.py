@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from fireworks._sqlite import BUSY_TIMEOUT_MS, immediate, prepare_sqlite
+from fireworks._sqlite import BUSY_TIMEOUT_MS, fork_safe, immediate, prepare_sqlite
 from fireworks.factory.trial import Trial
 
 _metadata = sa.MetaData()
@@ -71,7 +71,7 @@ def make_engine(storage: str | sa.Engine | None) -> tuple[sa.Engine, bool]:
             sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         )
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = fork_safe(sa.create_engine(url, pool_pre_ping=True))
     return engine, True
 
 
