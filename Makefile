@@ -49,7 +49,7 @@ pytest: $(STAMP) $(MYSQL_STAMP)
 nightly: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pytest -q -m nightly
 
-# the fault-injection suite alone (also part of `make pytest`); FIREWORKS_FAULT_POINTS=200 for a thorough run
+# the fault-injection suite alone (also part of `make pytest`); FIREWORKS_FAULT_POINTS=100 for a thorough run (tens of minutes)
 faults: $(STAMP) $(MYSQL_STAMP)
 	$(BIN)/pytest -q -m faults tests/faults
 

@@ -22,6 +22,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -185,6 +186,29 @@ def _on_error(context: Any) -> BaseException | None:
     return damaged
 
 
+_FORK_SAFE: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_FORK_SAFE):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def fork_safe(engine: sa.Engine) -> sa.Engine:
+    """Make a forked child open its own connections instead of reusing ``engine``'s pooled ones.
+
+    A child writing through its parent's SQLite connection does not hold the parent's file locks (POSIX
+    locks belong to a process), so its writes could be lost; on a server database both would talk on one
+    socket.
+    """
+    _FORK_SAFE.add(engine)
+    return engine
+
+
 def prepare_sqlite(engine: sa.Engine) -> sa.Engine:
     """Give an SQLite ``engine`` the Fireworks connection policy (idempotent); other dialects are returned as is.
 
@@ -195,6 +219,7 @@ def prepare_sqlite(engine: sa.Engine) -> sa.Engine:
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
         event.listen(engine, "handle_error", _on_error)
+        fork_safe(engine)
     return engine
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from fireworks._sqlite import BUSY_TIMEOUT_MS, immediate, prepare_sqlite
+from fireworks._sqlite import BUSY_TIMEOUT_MS, fork_safe, immediate, prepare_sqlite
 from fireworks.factory.trial import Trial
 
 _metadata = sa.MetaData()
@@ -74,7 +74,7 @@ def make_engine(storage: str | sa.Engine | None) -> tuple[sa.Engine, bool]:
         from fireworks.database.engines import missing_driver
 
         try:
-            engine = sa.create_engine(url, pool_pre_ping=True)
+            engine = fork_safe(sa.create_engine(url, pool_pre_ping=True))
         except ImportError as err:
             hint = missing_driver(url, err)
             if hint is None:

@@ -5,7 +5,7 @@ printed by ``pytest_terminal_summary``; a test that finds a lost, duplicated, ha
 file silently accepted counts it AND fails, so a green run shows zeros in those lines.
 
 ``FIREWORKS_FAULT_POINTS`` sets how many kill points each writer gets (default 10; raise it for a longer,
-more thorough run, e.g. ``FIREWORKS_FAULT_POINTS=200 pytest -m faults``).
+more thorough run, e.g. ``FIREWORKS_FAULT_POINTS=100 pytest -m faults``, tens of minutes).
 """
 
 from __future__ import annotations

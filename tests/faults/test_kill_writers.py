@@ -35,6 +35,8 @@ from ._harness import KILLED, child_ok, in_child, kill_points
 from .conftest import KILL_POINTS
 
 BATCH = 40
+# each kill point costs a traced write, a read-back and another write: allow for many points
+pytestmark = pytest.mark.timeout(max(300, 15 * KILL_POINTS))
 
 
 def _judge_rows(counts: Counter[str], before: list[Any], after: list[Any], batch: list[Any]) -> str:
