@@ -254,6 +254,7 @@ class RayExecutor(Executor):
         resources: dict[str, float] | None = None,
         init_options: dict[str, Any] | None = None,
     ) -> None:
+        import_ray()  # fail here, naming the extra, not at the first submit (Ray starts only then)
         super().__init__(max_workers)
         self.address = address
         self.num_cpus = num_cpus
