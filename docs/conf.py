@@ -18,7 +18,7 @@ nitpicky = False
 
 HERE = Path(__file__).resolve().parent
 # concept pages, in reading order; each is listed in the index only once its engineer has written it
-CONCEPTS = ["message", "sources", "cache", "database", "experiment", "factory", "dashboard"]
+CONCEPTS = ["message", "sources", "cache", "database", "experiment", "factory", "parallel", "dashboard"]
 CONCEPTS_MARKER = "<!-- concept pages -->"
 
 
