@@ -57,7 +57,9 @@ def server(runs_root: Path) -> Iterator[Server]:
     srv.close()
 
 
-@pytest.fixture(scope="session")
+# per module, not per session: Playwright's sync API keeps an asyncio loop running in this thread while it is
+# open, and later tests (the async ones) need to start loops of their own
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(
