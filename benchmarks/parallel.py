@@ -343,7 +343,9 @@ def main() -> int:
         )
         ray_ex = get_executor("ray", 2)
     except ImportError:
-        print("ray is not installed (pip install 'torch-fireworks[ray]'): the Ray cases are skipped")
+        print(
+            "ray is not installed (pip install 'torch-fireworks[ray]'): the Ray cases are skipped"
+        )
     try:
         case_handoff(args, rows, ray_ex)
         if ray_ex is not None:
