@@ -53,3 +53,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 @pytest.fixture
 def counts() -> Counter[str]:
     return COUNTS
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.db),
+        pytest.param("mariadb", marks=pytest.mark.db),
+    ]
+)
+def url(request, tmp_path):
+    """A database URL for every writer test: a SQLite file of the test's own, PostgreSQL and MariaDB."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'faults.sqlite'}"
+    return request.getfixturevalue({"postgresql": "postgres_url"}.get(request.param, "mariadb_url"))

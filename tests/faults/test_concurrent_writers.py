@@ -7,7 +7,6 @@ import multiprocessing as mp
 from collections import Counter
 from typing import Any
 
-import pytest
 import torch
 
 from fireworks import Experiment, Factory, Message, TableSource, load_experiment, save_checkpoint
@@ -72,19 +71,6 @@ def test_metric_logger(tmp_path, counts):
 
 
 # --- TableSource ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.db),
-        pytest.param("mariadb", marks=pytest.mark.db),
-    ]
-)
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'together.sqlite'}"
-    return request.getfixturevalue({"postgresql": "postgres_url"}.get(request.param, "mariadb_url"))
 
 
 def _insert(barrier: Any, w: int, url: str, tables: list[str]) -> None:

@@ -171,19 +171,6 @@ def _as_rows(m: Message) -> list[tuple[Any, ...]]:
     return list(zip(m["k"].tolist(), m["j"].tolist(), v, list(m["s"])))
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.db),
-        pytest.param("mariadb", marks=pytest.mark.db),
-    ]
-)
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'kill.sqlite'}"
-    return request.getfixturevalue({"postgresql": "postgres_url"}.get(request.param, "mariadb_url"))
-
-
 def test_table_source(url, table_name, counts):
     def write(k: int) -> None:
         with TableSource(table_name, url) as table:  # commits on leaving the block
