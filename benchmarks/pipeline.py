@@ -247,8 +247,9 @@ def _stack_features(stats: dict) -> Callable[[Any], Any]:
     mean, std = (torch.from_numpy(v) for v in _mean_std(stats))
 
     def features(m: Message) -> Message:
-        x = torch.from_numpy(np.stack([m[f].to_numpy() for f in FEATURES], axis=1))
-        return Message({"x": (x - mean) / std, "label": m["label"]})
+        x = m.stack(FEATURES)  # a new [rows, 8] float32 tensor: normalise it in place
+        x.sub_(mean).div_(std)
+        return Message({"x": x, "label": m["label"]})
 
     return features
 

@@ -65,10 +65,11 @@ def column_length(col: Column) -> int:
     return int(col.shape[0]) if isinstance(col, (torch.Tensor, np.ndarray)) else len(col)
 
 
-def as_tensor(value: Any, name: str) -> torch.Tensor:
-    """A new tensor (never sharing memory with ``value``) from a tensor, array, Series or sequence."""
+def as_tensor(value: Any, name: str, copy: bool = True) -> torch.Tensor:
+    """A tensor from a tensor, array, Series or sequence: a new one, never sharing memory with ``value``,
+    unless ``copy=False`` (then a tensor or a numeric array is used as it is)."""
     if isinstance(value, torch.Tensor):
-        return value.clone()
+        return value.clone() if copy else value
     if isinstance(value, (pd.Series, pd.Index, ExtensionArray)):
         series = pd.Series(value, copy=False)
         if series.isna().any():
@@ -78,7 +79,9 @@ def as_tensor(value: Any, name: str) -> torch.Tensor:
                 f"fill them first (e.g. series.fillna(0))"
             )
         value = series.to_numpy(dtype=_numpy_dtype_of(series.dtype))
-    arr = np.array(value, copy=True)
+    arr = np.array(value, copy=True) if copy else np.asarray(value)
+    if not arr.flags.writeable:  # torch needs memory it may write to
+        arr = arr.copy()
     if arr.dtype.kind not in "biufc":
         raise TypeError(
             f"column {name!r} of dtype {arr.dtype} cannot become a tensor; only bool and numeric "
@@ -252,6 +255,16 @@ def concat(name: str, parts: Sequence[Column]) -> Column:
         raise ValueError(f"multi-dimensional column {name!r} cannot be joined with other dtypes")
     series = pd.concat([pd.Series(p, copy=False) for p in parts], ignore_index=True)
     return as_vector(series, name)
+
+
+def nbytes(col: Column) -> int:
+    """The memory a column holds, roughly: its buffers, plus 64 bytes a row for Python objects."""
+    if isinstance(col, torch.Tensor):
+        return col.element_size() * col.numel()
+    size = int(getattr(col, "nbytes", 0))
+    if isinstance(col, np.ndarray) and col.dtype.kind == "O":
+        size += 64 * len(col)
+    return size
 
 
 def to_series(col: Vector, name: str) -> pd.Series:

@@ -161,7 +161,7 @@ def to_arrow(m: Message) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _arrow_to_numpy(col: pa.ChunkedArray, name: str) -> np.ndarray:
+def _arrow_to_numpy(col: pa.ChunkedArray, name: str, copy: bool = True) -> np.ndarray:
     arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
     if arr.null_count:
         raise ValueError(
@@ -177,14 +177,25 @@ def _arrow_to_numpy(col: pa.ChunkedArray, name: str) -> np.ndarray:
             dims.append(arr.type.list_size)
             arr = arr.flatten()
         return np.array(arr.to_numpy(zero_copy_only=False), copy=True).reshape(-1, *dims)
-    return np.array(arr.to_numpy(zero_copy_only=False), copy=True)
+    return np.array(arr.to_numpy(zero_copy_only=False), copy=copy)
+
+
+def _is_plain_number(col: pa.ChunkedArray, dtype: str | None) -> bool:
+    # a column numpy holds as it is: numbers or bools without nulls, kept at their Arrow type
+    t = col.type
+    plain = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+    return (
+        plain and col.null_count == 0 and (dtype is None or dtype == t.to_pandas_dtype().__name__)
+    )
 
 
 def _is_tensor_type(t: pa.DataType) -> bool:
     return isinstance(t, pa.FixedShapeTensorType) or pa.types.is_fixed_size_list(t)
 
 
-def from_arrow(table: pa.Table | pa.RecordBatch) -> Message:
+def from_arrow(table: pa.Table | pa.RecordBatch, copy: bool = True) -> Message:
+    """``Message.from_arrow``; ``copy=False`` (for a Message its maker keeps to itself and never changes)
+    leaves number columns in Arrow's read-only buffers instead of copying them."""
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
     if not isinstance(table, pa.Table):
@@ -213,6 +224,8 @@ def from_arrow(table: pa.Table | pa.RecordBatch) -> Message:
             data[name] = tensor
         elif info["shape"] or _is_tensor_type(col.type):
             data[name] = _arrow_to_numpy(col, name).astype(info["dtype"] or None, copy=False)
+        elif _is_plain_number(col, info["dtype"]):
+            data[name] = _arrow_to_numpy(col, name, copy=copy)
         elif pa.types.is_dictionary(col.type):
             arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
             codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False)

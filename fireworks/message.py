@@ -399,21 +399,77 @@ class Message:
         Naming a column that cannot become a tensor (strings, NA values) raises; with the default the
         non-numeric columns simply stay vectors. ``device`` also moves every tensor column there.
         """
+        out = self._with_tensors(columns, copy=True)
+        return out if device is None else out.to(device)
+
+    def _with_tensors(self, columns: str | Sequence[str] | None, copy: bool) -> Message:
+        # to_tensors; ``copy=False`` (for a Message nobody else holds) reuses the columns that need no
+        # conversion, and numeric arrays' memory, instead of copying them
         explicit = columns is not None
         names = self._names(columns)
         data: dict[str, Column] = {}
         for k, v in self._data.items():
             if k in names and not isinstance(v, torch.Tensor):
                 try:
-                    data[k] = C.as_tensor(v, k)
+                    data[k] = C.as_tensor(v, k, copy=copy)
+                    continue
                 except (TypeError, ValueError):
                     if explicit:
                         raise
-                    data[k] = _copy(v)
+            data[k] = _copy(v) if copy else v
+        return Message._from_columns(data, self._len)
+
+    @property
+    def nbytes(self) -> int:
+        """The memory the columns hold, roughly (Python objects in vector columns count 64 bytes each)."""
+        return sum(C.nbytes(v) for v in self._data.values())
+
+    def stack(self, columns: Sequence[str], dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The one-number-per-row ``columns`` side by side, as one new tensor of shape ``[rows, len(columns)]``
+        (``torch.stack(..., dim=1)`` of the columns, without copying each column first): the usual way to make
+        a feature matrix. ``dtype`` defaults to the columns' common type; a column with missing values or
+        that is not numeric raises.
+
+        >>> from fireworks import Message
+        >>> Message({"a": [1.0, 2.0], "b": [3, 4]}).stack(["a", "b"])
+        tensor([[1., 3.],
+                [2., 4.]], dtype=torch.float64)
+        """
+        names = [columns] if isinstance(columns, str) else list(columns)
+        self._check_columns(names)
+        parts: list[Any] = []
+        for name in names:
+            raw = self._data[name]
+            col: Any = raw
+            if type(raw) is np.ndarray and raw.dtype.kind in "biuf":
+                col = _NumpyColumn(raw)  # read in place (it may be a read-only Arrow buffer)
+            elif not isinstance(raw, torch.Tensor):
+                col = C.as_tensor(raw, name, copy=False)
+            if col.ndim != 1:
+                raise ValueError(
+                    f"stack takes columns of one number per row, but {name!r} has rows of shape "
+                    f"{tuple(col.shape[1:])}; read it on its own (m[name]) instead"
+                )
+            parts.append(col)
+        if not parts:
+            raise ValueError("stack needs at least one column name")
+        devices = {p.device for p in parts}
+        if len(devices) > 1:
+            raise ValueError(
+                f"stack needs its columns on one device, but they are on {sorted(map(str, devices))}; "
+                f"move the Message first (m.to(device))"
+            )
+        if dtype is None:
+            dtype = parts[0].dtype
+            for p in parts[1:]:
+                dtype = torch.promote_types(dtype, p.dtype)
+        out = torch.empty((self._len, len(parts)), dtype=dtype, device=parts[0].device)
+        for j, p in enumerate(parts):
+            if isinstance(p, _NumpyColumn) and dtype != torch.bfloat16:
+                out.numpy()[:, j] = p.array
             else:
-                data[k] = _copy(v)
-        out = Message._from_columns(data, self._len)
-        return out if device is None else out.to(device)
+                out[:, j] = p.tensor() if isinstance(p, _NumpyColumn) else p
+        return out
 
     def to_vectors(self, columns: str | Sequence[str] | None = None) -> Message:
         """A new Message with ``columns`` (default: all) as numpy vector columns; bfloat16 becomes float32."""
@@ -557,6 +613,21 @@ def _length_of(value: Any) -> int:
         raise TypeError(
             f"a column must be a tensor, array, Series or sequence, but got {type(value).__name__}"
         ) from err
+
+
+class _NumpyColumn:
+    """A numeric numpy column as ``Message.stack`` reads it: in place, with torch's view of its type."""
+
+    __slots__ = ("array", "dtype", "ndim", "shape")
+    device = torch.device("cpu")
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.dtype = torch.from_numpy(np.empty(0, array.dtype)).dtype
+        self.ndim, self.shape = array.ndim, array.shape
+
+    def tensor(self) -> torch.Tensor:
+        return torch.from_numpy(np.array(self.array))
 
 
 def _build_column(name: str, value: Any, n: int) -> Column:

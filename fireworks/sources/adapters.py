@@ -24,6 +24,8 @@ class MessageSource(Source):
 
     _random_access = True
     _fast_paths = frozenset({"blocks"})
+    #: its rows are held in memory already (a shuffler gains nothing by copying them)
+    _in_memory = True
 
     def __init__(self, message: Any, *, name: str | None = None) -> None:
         super().__init__(name=name)

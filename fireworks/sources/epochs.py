@@ -24,6 +24,22 @@ PASS_EPOCHS: ContextVar[Mapping[int, int] | None] = ContextVar(
 )
 
 
+class PassEpochs(dict[int, int]):
+    """The epochs a pass serves (``id(node) -> epoch``), and ``scratch``: what nodes keep for that pass
+    alone (a shuffler's copy of its input), dropped with the pass."""
+
+    __slots__ = ("scratch",)
+
+    def __init__(self, epochs: Mapping[int, int]) -> None:
+        super().__init__(epochs)
+        self.scratch: dict[Any, Any] = {}
+
+
+def pass_scratch() -> dict[Any, Any] | None:
+    """The current pass's scratch space (None outside a pass)."""
+    return getattr(PASS_EPOCHS.get(), "scratch", None)
+
+
 def epoch_of(node: Any) -> int:
     """The epoch ``node`` serves now: the one its current pass started with, else its own ``epoch``."""
     ctx = PASS_EPOCHS.get()

@@ -19,8 +19,9 @@ them falls back to the reference path automatically. The laws:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import itertools
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fireworks.sources.errors import PASSTHROUGH, message_type, pipeline_error
 
@@ -52,9 +53,25 @@ def split_windows(windows: Windows) -> Iterator[Message]:
     """
     from_columns = message_type()._from_columns
     for window, bounds in windows:
-        data = window._data
-        for a, b in bounds:
-            yield from_columns({k: v[a:b] for k, v in data.items()}, b - a)
+        names = list(window._data)
+        pieces = [_cut(column, bounds) for column in window._data.values()]
+        for (a, b), cut in zip(bounds, zip(*pieces) if pieces else [()] * len(bounds)):
+            yield from_columns(dict(zip(names, cut)), b - a)
+
+
+def _cut(column: Any, bounds: list[tuple[int, int]]) -> Sequence[Any]:
+    """Views of ``column``'s rows ``a:b`` for each of ``bounds`` (consecutive, from the window's start)."""
+    import torch
+
+    if (
+        isinstance(column, torch.Tensor)
+        and bounds
+        and bounds[0][0] == 0
+        and bounds[-1][1] == column.shape[0]
+        and all(b == a for (_, b), (a, _) in itertools.pairwise(bounds))
+    ):
+        return column.split([b - a for a, b in bounds])  # one call for every view
+    return [column[a:b] for a, b in bounds]
 
 
 def windows_through(node: Source, start: int) -> Windows | None:

@@ -231,15 +231,19 @@ class ParquetSource(Source):
     def __len__(self) -> int:
         return int(self._meta()[1][-1])
 
-    def _read_group(self, k: int) -> Any:
+    def _read_group(self, k: int, copy: bool = True) -> Any:
+        from fireworks._message_io import from_arrow
+
         file, _ = self._meta()
         with reading(self.path, "Parquet"):
-            return _message_type().from_arrow(file.read_row_group(k, columns=self.columns))
+            return from_arrow(file.read_row_group(k, columns=self.columns), copy=copy)
 
+    # the row groups and the whole file kept here are never shown (indexing them makes new Messages), so
+    # they stay in Arrow's buffers where they can
     def _group(self, k: int) -> Any:
         group = self._groups.get(k)
         if group is None:
-            group = self._read_group(k)
+            group = self._read_group(k, copy=False)
             self._groups[k] = group
             if self.cache_row_groups is not None:
                 while len(self._groups) > self.cache_row_groups:
@@ -254,7 +258,9 @@ class ParquetSource(Source):
             # one chunk per column: gathers on chunked Arrow arrays are many times slower
             with reading(self.path, "Parquet"):
                 table = file.read(columns=self.columns).combine_chunks()
-            self._whole = _message_type().from_arrow(table)
+            from fireworks._message_io import from_arrow
+
+            self._whole = from_arrow(table, copy=False)
             self._groups.clear()
         return self._whole
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fireworks.sources.epochs import PASS_EPOCHS, epochal_nodes
+from fireworks.sources.epochs import PASS_EPOCHS, PassEpochs, epochal_nodes
 from fireworks.sources.errors import guard_iter, message_type
 from fireworks.sources.graph import walk
 from fireworks.sources.indexing import index_to_array, normalize_index
@@ -32,7 +32,11 @@ if TYPE_CHECKING:
 
 #: internal sizes: rows per block read, rows per window of batches, items a fan-out reader may lag.
 #: Tests set them small (``fireworks.testing.small_sizes``) so that boundaries show on a few rows.
-sizes = SimpleNamespace(block_rows=4096, window_rows=16384, max_lag=8)
+#: A shuffler copies its input for a pass when the copy would take at most ``copy_bytes``, reading it
+#: ``copy_rows`` rows per call (see ``ShufflerSource``).
+sizes = SimpleNamespace(
+    block_rows=4096, window_rows=16384, max_lag=8, copy_bytes=1 << 30, copy_rows=1 << 20
+)
 
 #: the methods that define what a node's items are; a fast path holds only while they are the declaring
 #: class's own (or its bases')
@@ -140,7 +144,8 @@ def take(node: Source, index: Any) -> Message:
     positions = index_to_array(normalize_index(index, n))
     parts = [node[int(k)] for k in positions]
     if parts:
-        return parts[0] if len(parts) == 1 else message_type().concat(parts)
+        # a Message the caller may keep and change: never the one a user's __getitem__ returned
+        return parts[0][:] if len(parts) == 1 else message_type().concat(parts)
     return node[0][0:0] if n else message_type()()
 
 
@@ -157,10 +162,10 @@ class Pass(Iterator["Message"]):
 
     def __init__(self, source: Source, epochs: dict[int, int], position: int = 0) -> None:
         self.source = source
-        self.epochs = epochs
+        self.epochs = PassEpochs(epochs)
         self.position = position
         self._error: BaseException | None = None
-        token = PASS_EPOCHS.set(epochs)
+        token = PASS_EPOCHS.set(self.epochs)
         try:
             self._it: Iterator[Message] | None = guard_iter(source, items(source, position))
         finally:

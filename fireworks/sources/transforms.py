@@ -13,12 +13,16 @@ from typing import Any
 import numpy as np
 
 from fireworks.sources.base import Source
-from fireworks.sources.epochs import SeededEpochs, epoch_of, epoch_signature
+from fireworks.sources.epochs import SeededEpochs, epoch_of, epoch_signature, pass_scratch
 from fireworks.sources.errors import message_type as _message_type
+from fireworks.sources.graph import walk
 from fireworks.sources.indexing import index_to_array, normalize_index
 from fireworks.sources.plan import sizes, take
 
 MessageFn = Callable[[Any], Any]
+
+# a shuffler's plan for reading its input in the current pass (see ShufflerSource)
+_COPY_NEXT, _NO_COPY = "copy from the next window", "no copy"
 
 
 def _only_input(src: Source) -> Source:
@@ -331,13 +335,42 @@ class LoopingSource(Source):
         return self
 
 
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Permutation ``epoch`` of ``range(n)`` for ``seed``, as int64 positions."""
+    import torch
+
+    generator = torch.Generator()
+    state = np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]
+    generator.manual_seed(int(state))
+    dtype = torch.int32 if n < 2**31 else torch.int64  # int32 is about twice as fast
+    return torch.randperm(n, generator=generator, dtype=dtype).numpy().astype(np.int64)
+
+
+def _in_memory(node: Source) -> bool:
+    # rows held in memory already: a Message, or a plain Source passing (merging) its inputs through
+    return type(node) is Source or vars(type(node)).get("_in_memory", False)
+
+
 class ShufflerSource(SeededEpochs, Source):
     """Rows in a random order: ``s[i]`` is ``input[perm[i]]``, with a new permutation every epoch.
 
     An epoch is one pass: each fresh ``iter(s)`` after the first, and each ``reset()``, draws the next
-    permutation. Permutation ``e`` comes from ``numpy.random.default_rng([seed, e])``, so a seed makes every
-    epoch reproducible and ``state_dict`` stays a few integers. Shuffling starts with the very first pass.
+    permutation. Permutation ``e`` is ``torch.randperm`` seeded from ``numpy.random.SeedSequence([seed,
+    e])`` (several times faster than numpy's on large inputs), so a seed makes every epoch reproducible and
+    ``state_dict`` stays a few integers. Shuffling starts with the very first pass.
     While serving ``s[a:b]`` it tells its input which rows come next (for ``CachingSource`` prefetch).
+
+    **Copying the input for a pass** (``copy_input``). Gathering random rows through a transform runs the
+    transform once per window of scattered rows, and reads every input column at scattered places. When a
+    pass has asked for more than one window, the shuffler instead reads its input once, in order, in calls
+    of up to ``plan.sizes.copy_rows`` rows, keeps that copy for the rest of the pass (it is dropped with
+    the pass) and gathers from it — what one writes by hand: transform everything, then index. The law
+    that makes this the same rows: the input is granted ``"blocks"`` (``input[a:b][j] == input[a + j]``:
+    its rows do not depend on how they are grouped into calls). Each row is still read once per pass
+    (the first window's rows twice). ``copy_input=None`` (the default) copies when the input computes its
+    rows (not a Message in memory, nor a cache, which the user sized) and the copy, estimated from the
+    first window, takes at most ``plan.sizes.copy_bytes`` (1 GiB); ``True`` copies whenever the input
+    allows it, ``False`` never.
 
     >>> from fireworks import Message, ShufflerSource
     >>> s = ShufflerSource(Message({"x": list(range(5))}), seed=0)
@@ -354,6 +387,7 @@ class ShufflerSource(SeededEpochs, Source):
         seed: int | None = None,
         *,
         hint_window: int = 8192,
+        copy_input: bool | None = None,
         name: str | None = None,
     ):
         super().__init__(inputs, name=name)
@@ -361,6 +395,7 @@ class ShufflerSource(SeededEpochs, Source):
         _need_random_access(self, self._input)
         self._init_epochs(seed)
         self.hint_window = int(hint_window)
+        self.copy_input = copy_input
         self._perms: dict[tuple[int, int], np.ndarray] = {}
         self._hinted = 0
 
@@ -370,7 +405,7 @@ class ShufflerSource(SeededEpochs, Source):
         key = (epoch_of(self), n)
         perm = self._perms.get(key)
         if perm is None:
-            perm = np.random.default_rng([self.seed, key[0]]).permutation(n)
+            perm = _permutation(n, self.seed, key[0])
             if len(self._perms) >= 2:  # two passes in flight at once keep theirs
                 self._perms.pop(next(iter(self._perms)))
             self._perms[key] = perm
@@ -386,9 +421,46 @@ class ShufflerSource(SeededEpochs, Source):
         if isinstance(idx, int):
             return self._input[int(perm[idx])]
         rows = perm[idx]
+        scratch = pass_scratch()
+        copy = None if scratch is None else scratch.get(self._copy_key)
+        if isinstance(copy, _message_type()):
+            return copy[rows]
+        if copy is _COPY_NEXT:
+            copy = scratch[self._copy_key] = self._read_copy()  # type: ignore[index]
+            return copy[rows]
         if isinstance(idx, slice) and self._wants_hints():
             self._hint_after(idx.stop, idx.stop - idx.start)
-        return take(self._input, rows)
+        out = take(self._input, rows)
+        if scratch is not None and copy is None:
+            scratch[self._copy_key] = _COPY_NEXT if self._worth_copying(out) else _NO_COPY
+        return out
+
+    @property
+    def _copy_key(self) -> tuple[int, str]:
+        return (id(self), "input copy")
+
+    def _worth_copying(self, first: Any) -> bool:
+        """Whether this pass reads its input through a copy (decided on its first window, ``first``)."""
+        inp = self._input
+        if (
+            self.copy_input is False
+            or "blocks" not in type(inp)._fast
+            or inp._is_batched()
+            or not 0 < len(first) < len(inp)  # a single window: nothing to gain
+        ):
+            return False
+        if self.copy_input:
+            return True
+        if self._wants_hints() or all(_in_memory(n) for n in walk(inp)):
+            return False
+        return first.nbytes * len(inp) <= sizes.copy_bytes * max(1, len(first))
+
+    def _read_copy(self) -> Any:
+        inp = self._input
+        n = len(inp)
+        step = max(1, sizes.copy_rows)
+        parts = [take(inp, slice(a, min(a + step, n))) for a in range(0, n, step)]
+        return parts[0] if len(parts) == 1 else _message_type().concat(parts)
 
     def _hint_after(self, stop: int, width: int) -> None:
         perm = self.permutation()
@@ -690,8 +762,8 @@ class ToTensorSource(Source):
         self.columns = [columns] if isinstance(columns, str) else columns
         self.device = device
 
-    def _convert(self, message: Any) -> Any:
-        out = message.to_tensors(self.columns)
+    def _convert(self, message: Any, copy: bool = True) -> Any:
+        out = message._with_tensors(self.columns, copy=copy)
         if self.device is None:
             return out
         # pinned memory and a non_blocking copy on a side stream on CUDA
@@ -700,7 +772,8 @@ class ToTensorSource(Source):
         return DeviceCopier(self.device)(out)
 
     def _window_transform(self, window: Any) -> Any:
-        return self._convert(window)
+        # a window is the pass's own (see fastpaths.split_windows): its columns need no copy
+        return self._convert(window, copy=False)
 
     def __getitem__(self, index: Any) -> Any:
         return self._convert(take(self._input, index))

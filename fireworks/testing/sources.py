@@ -30,16 +30,19 @@ Make = Callable[[], Source]
 
 
 @contextlib.contextmanager
-def small_sizes(block_rows: int = 3, window_rows: int = 5, max_lag: int = 2) -> Iterator[None]:
+def small_sizes(
+    block_rows: int = 3, window_rows: int = 5, max_lag: int = 2, copy_rows: int = 4
+) -> Iterator[None]:
     """Within the block, the core reads ``block_rows`` rows per block, ``window_rows`` rows per window of
-    batches and lets a fan-out reader lag ``max_lag`` items: tiny sizes, so that tests on tens of rows
-    cross every boundary."""
+    batches, lets a fan-out reader lag ``max_lag`` items and copies a shuffler's input ``copy_rows`` rows
+    per call: tiny sizes, so that tests on tens of rows cross every boundary."""
     old = dict(vars(plan.sizes))
     plan.sizes.block_rows, plan.sizes.window_rows, plan.sizes.max_lag = (
         block_rows,
         window_rows,
         max_lag,
     )
+    plan.sizes.copy_rows = copy_rows
     try:
         yield
     finally:
