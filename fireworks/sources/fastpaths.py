@@ -54,23 +54,27 @@ def split_windows(windows: Windows) -> Iterator[Message]:
     from_columns = message_type()._from_columns
     for window, bounds in windows:
         names = list(window._data)
-        pieces = [_cut(column, bounds) for column in window._data.values()]
+        sizes = _split_sizes(bounds, len(window))
+        pieces = [_cut(column, bounds, sizes) for column in window._data.values()]
         for (a, b), cut in zip(bounds, zip(*pieces) if pieces else [()] * len(bounds)):
             yield from_columns(dict(zip(names, cut)), b - a)
 
 
-def _cut(column: Any, bounds: list[tuple[int, int]]) -> Sequence[Any]:
-    """Views of ``column``'s rows ``a:b`` for each of ``bounds`` (consecutive, from the window's start)."""
+def _split_sizes(bounds: list[tuple[int, int]], rows: int) -> list[int] | None:
+    """The batch sizes when ``bounds`` tile the window's ``rows`` from its start, else None."""
+    if not bounds or bounds[0][0] != 0 or bounds[-1][1] != rows:
+        return None
+    if any(b != a for (_, b), (a, _) in itertools.pairwise(bounds)):
+        return None
+    return [b - a for a, b in bounds]
+
+
+def _cut(column: Any, bounds: list[tuple[int, int]], sizes: list[int] | None) -> Sequence[Any]:
+    """Views of ``column``'s rows ``a:b`` for each of ``bounds``."""
     import torch
 
-    if (
-        isinstance(column, torch.Tensor)
-        and bounds
-        and bounds[0][0] == 0
-        and bounds[-1][1] == column.shape[0]
-        and all(b == a for (_, b), (a, _) in itertools.pairwise(bounds))
-    ):
-        return column.split([b - a for a, b in bounds])  # one call for every view
+    if sizes is not None and isinstance(column, torch.Tensor):
+        return column.split(sizes)  # one call for every view
     return [column[a:b] for a, b in bounds]
 
 

@@ -224,6 +224,12 @@ class ParquetSource(Source):
         return self._file, self._starts
 
     @property
+    def _in_memory(self) -> bool:
+        # every row group decoded is kept: a shuffler gains nothing by copying the rows (see ShufflerSource)
+        self._meta()
+        return self.cache_row_groups is None
+
+    @property
     def num_row_groups(self) -> int:
         """How many row groups the file has (one item per row group when iterated)."""
         return int(self._meta()[1].shape[0] - 1)

@@ -347,8 +347,9 @@ def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 
 def _in_memory(node: Source) -> bool:
-    # rows held in memory already: a Message, or a plain Source passing (merging) its inputs through
-    return type(node) is Source or vars(type(node)).get("_in_memory", False)
+    # rows held in memory already (a Message, a whole decoded file), or a plain Source passing (merging)
+    # its inputs through: a shuffler gains nothing by copying them
+    return type(node) is Source or bool(getattr(node, "_in_memory", False))
 
 
 class ShufflerSource(SeededEpochs, Source):
