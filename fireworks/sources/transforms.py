@@ -424,7 +424,7 @@ class ShufflerSource(SeededEpochs, Source):
         rows = perm[idx]
         scratch = pass_scratch()
         copy = None if scratch is None else scratch.get(self._copy_key)
-        if isinstance(copy, _message_type()):
+        if isinstance(copy, _message_type()) and len(copy) == perm.shape[0]:
             return copy[rows]
         if copy is _COPY_NEXT:
             copy = scratch[self._copy_key] = self._read_copy()  # type: ignore[index]
@@ -432,7 +432,7 @@ class ShufflerSource(SeededEpochs, Source):
         if isinstance(idx, slice) and self._wants_hints():
             self._hint_after(idx.stop, idx.stop - idx.start)
         out = take(self._input, rows)
-        if scratch is not None and copy is None:
+        if scratch is not None and not isinstance(copy, str):  # not decided yet, or the input changed
             scratch[self._copy_key] = _COPY_NEXT if self._worth_copying(out) else _NO_COPY
         return out
 
