@@ -165,8 +165,9 @@ class DBSource(Source):
 
     def __getitem__(self, index: Any) -> Message:
         raise TypeError(
-            f"{self.describe()} streams a query and has no positional random access; wrap it "
-            f"(LoopingSource(src) or src.cache()) for that, or look rows up by key with src.get(keys)"
+            f"{self.describe()} is forward-only: it streams a query and has no positional random "
+            f"access; wrap it (LoopingSource(src) or src.cache()) for that, or look rows up by key with "
+            f"src.get(keys)"
         )
 
     def _offset(self, stmt: Any, rows: int) -> Any:

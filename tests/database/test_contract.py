@@ -249,7 +249,10 @@ def test_random_access_by_key_and_by_composition(db):
     assert src.get([30], column="x")["id"].tolist() == [4]
     with pytest.raises(KeyError, match=r"no rows with id in \[77\]"):
         src.get([1, 77])
-    with pytest.raises(TypeError, match="no positional random access; wrap it"):
+    with pytest.raises(
+        TypeError,
+        match="is forward-only: it streams a query and has no positional random access; wrap it",
+    ):
         src[0]
     looped = LoopingSource(src)
     assert len(looped) == 10 and looped[7]["x"].tolist() == [70]
