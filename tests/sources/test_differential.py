@@ -272,7 +272,7 @@ def _check(spec: tuple[Any, ...], dataloader: bool = False) -> None:
 
 
 @settings(
-    max_examples=40,
+    max_examples=32,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
