@@ -117,14 +117,16 @@ def check_consumption(
     make: Make, *, workers: int = 2, dataloader: bool = False, index_forms: bool = True
 ) -> None:
     """Every way of consuming ``make()`` gives the reference items (rows, for a chunked pass), and they are
-    Messages: ``iter``, ``next()`` after ``reset()``, every index form (an index past the end raises
-    ``IndexError``; a forward-only Source refuses ``src[i]`` with a ``TypeError`` that says it is
-    forward-only, and ``len`` too unless it counts a pass's items or their rows), ``as_dataset``, ``as_iterable_dataset`` (sharded over ``workers`` and merged),
-    ``.prefetch()`` and ``.cache()`` appended, a pass resumed from its ``state_dict``, two passes at once
-    over one Source and two consumers of one Source (a fan-out) — each the pass it is by the order passes
-    start (see the module docstring); a Source with a single cursor may instead refuse a second pass with the
-    documented ``PipelineError`` — and a failure in a node downstream surfaces once, as a ``PipelineError``
-    that names that node and is also an instance of the original error.
+    Messages: ``iter``, ``next()`` after ``reset()``, every index form, ``as_dataset``,
+    ``as_iterable_dataset`` (sharded over ``workers`` and merged), ``.prefetch()`` and ``.cache()``
+    appended, a pass resumed from its ``state_dict``, two passes at once over one Source and the two
+    consumers of a fan-out (each the pass it is by the order passes start, see the module docstring; a
+    Source with a single cursor may instead refuse with its documented ``PipelineError``).
+
+    Also: an index past the end raises ``IndexError``; a forward-only Source refuses ``src[i]`` with a
+    ``TypeError`` that says it is forward-only, and ``len`` too unless it counts a pass's items or their
+    rows; a failure in a node downstream surfaces once, as a ``PipelineError`` that names that node and is
+    also an instance of the original error.
 
     ``dataloader=True`` also runs a real ``DataLoader`` with ``workers`` processes (slower).
     ``index_forms=False`` checks ``src[k]`` for ints only (for a class whose ``__getitem__`` takes nothing
@@ -192,21 +194,21 @@ def _check_fan_out(make: Make, sequential: list[list[Message]], by_item: bool) -
     src = make()
     left, right = FunctionSource(src, _unchanged), FunctionSource(src, _unchanged)
     assert src.outputs == [left, right], "a Source's outputs are the nodes built on it, in order"
-    a, b = iter(left), iter(right)
-    seen_a: list[Message] = []
-    seen_b: list[Message] = []
+    live = {"first": iter(left), "second": iter(right)}
+    seen: dict[str, list[Message]] = {"first": [], "second": []}
     try:
-        for x, y in zip(a, b):  # consumers in lock-step
-            seen_a.append(x)
-            seen_b.append(y)
-        seen_a += list(a)
-        seen_b += list(b)
+        while live:  # the consumers in lock-step (passes of an epochal Source may differ in length)
+            for key, it in list(live.items()):
+                try:
+                    seen[key].append(next(it))
+                except StopIteration:
+                    del live[key]
     except PipelineError as err:
         if not _single_cursor_refusal(err):
             raise
         return
-    _same("the first consumer of a fan-out", seen_a, sequential[0], by_item)
-    _same("the second consumer of a fan-out", seen_b, sequential[1], by_item)
+    _same("the first consumer of a fan-out", seen["first"], sequential[0], by_item)
+    _same("the second consumer of a fan-out", seen["second"], sequential[1], by_item)
 
 
 def _unchanged(m: Message) -> Message:
