@@ -8,7 +8,7 @@ import gc
 import operator
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -165,8 +165,9 @@ class DBSource(Source):
 
     def __getitem__(self, index: Any) -> Message:
         raise TypeError(
-            f"{self.describe()} streams a query and has no positional random access; wrap it "
-            f"(LoopingSource(src) or src.cache()) for that, or look rows up by key with src.get(keys)"
+            f"{self.describe()} is forward-only: it streams a query and has no positional random "
+            f"access; wrap it (LoopingSource(src) or src.cache()) for that, or look rows up by key with "
+            f"src.get(keys)"
         )
 
     def _offset(self, stmt: Any, rows: int) -> Any:
@@ -254,12 +255,28 @@ class DBSource(Source):
         if column not in specs:
             raise KeyError(f"unknown column {column!r}; the query has columns {list(specs)}")
 
-    def filter(self, column: str, op: str, *args: Any) -> DBSource:  # type: ignore[override]
+    @overload  # type: ignore[override]
+    def filter(self, column: str, op: str, *args: Any) -> DBSource: ...
+
+    @overload
+    def filter(self, column: Callable[[Message], Any], **kwargs: Any) -> Source: ...
+
+    def filter(self, column: Any, op: str | None = None, *args: Any, **kwargs: Any) -> Source:
         """A new DBSource with the rows where ``column op args`` holds (values are bound parameters).
 
         ``op`` is one of ``==, !=, <, <=, >, >=, in, between, like``; ``in`` takes a list (or several
         values), ``between`` two bounds (inclusive), ``like`` a pattern. ``== None`` is ``IS NULL``.
+
+        A callable instead of a column name is a predicate on each Message, as for every Source
+        (``src.filter(lambda m: m["x"] > 1)`` is a :class:`~fireworks.sources.FilterSource`, run in Python).
         """
+        if callable(column) and op is None and not args:
+            return Source.filter(self, column, **kwargs)
+        if op is None or kwargs:
+            raise TypeError(
+                f"filter takes a column name, an op and values (e.g. filter('x', '>', 1)) or one "
+                f"predicate, but got column={column!r}, op={op!r}, keywords {sorted(kwargs)}"
+            )
         if not isinstance(column, str):
             raise TypeError(f"filter's column must be a column name (str), but got {column!r}")
         if op not in OPS:

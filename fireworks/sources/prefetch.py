@@ -94,4 +94,6 @@ def _background(items: Iterator[Any], depth: int, name: str) -> Iterator[Any]:
             yield item
     finally:
         stop.set()
-        thread.join(timeout=5)
+        # garbage collection may close an abandoned pass in any thread, its own producer thread too
+        if thread is not threading.current_thread():
+            thread.join(timeout=5)

@@ -186,6 +186,21 @@ def test_filter_ops_bind_values_that_would_break_formatting(db):
         src.filter("n", "==", 1, 2)
 
 
+def test_filter_takes_a_predicate_as_on_every_source(db):
+    url, _engine, name = db
+    t = TableSource(name, url)
+    t.insert(Message({"x": np.arange(6)}))
+    t.commit()
+    src = DBSource(name, url, batch_size=4)
+    kept = src.filter(lambda m: m["x"] % 2 == 0)
+    assert Message.concat(list(kept))["x"].tolist() == [0, 2, 4]
+    assert src.filter("x", ">", 3).all()["x"].tolist() == [4, 5]
+    with pytest.raises(
+        TypeError, match=r"filter takes a column name, an op and values .* or one predicate"
+    ):
+        src.filter("x")
+
+
 def test_identifiers_that_need_quoting(db):
     url, _engine, name = db
     table = f"{name} Select"
@@ -234,7 +249,10 @@ def test_random_access_by_key_and_by_composition(db):
     assert src.get([30], column="x")["id"].tolist() == [4]
     with pytest.raises(KeyError, match=r"no rows with id in \[77\]"):
         src.get([1, 77])
-    with pytest.raises(TypeError, match="no positional random access; wrap it"):
+    with pytest.raises(
+        TypeError,
+        match="is forward-only: it streams a query and has no positional random access; wrap it",
+    ):
         src[0]
     looped = LoopingSource(src)
     assert len(looped) == 10 and looped[7]["x"].tolist() == [70]

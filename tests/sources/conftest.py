@@ -75,8 +75,9 @@ class NextOnly(Source):
         self.pos += 5
         return out
 
-    def reset(self) -> None:
+    def reset(self) -> NextOnly:
         self.pos = 0
+        return self  # the contract: reset() returns the Source
 
     def state_dict(self):
         return {"pos": self.pos}

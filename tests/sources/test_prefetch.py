@@ -43,3 +43,28 @@ def test_an_abandoned_pass_stops_its_thread() -> None:
 def test_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="prefetch depth must be a positive int, but got 0"):
         Source(Message({"x": [1]})).prefetch(0)
+
+
+def test_a_pass_closed_in_its_own_producer_thread_does_not_join_itself(monkeypatch) -> None:
+    # garbage collection can finalize an abandoned pass in any thread, its own producer thread too (seen
+    # as "Exception ignored ... RuntimeError: cannot join current thread" in the differential harness)
+    from fireworks.sources.prefetch import _background
+
+    unraisable: list[BaseException | None] = []
+    monkeypatch.setattr("sys.unraisablehook", lambda u: unraisable.append(u.exc_value))
+    holder: list = []
+    handed_out = threading.Event()
+
+    def items():
+        yield Message({"x": [1]})
+        handed_out.wait(5)
+        holder.clear()  # in the producer thread: the last reference to the pass goes, so it is closed here
+        yield Message({"x": [2]})
+
+    holder.append(_background(items(), 1, "own-thread"))
+    assert next(holder[0])["x"].tolist() == [1]
+    handed_out.set()
+    for t in [t for t in threading.enumerate() if t.name == "fireworks-prefetch-own-thread"]:
+        t.join(5)
+        assert not t.is_alive()
+    assert unraisable == []
