@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 #: internal sizes: rows per block read, rows per window of batches, items a fan-out reader may lag.
 #: Tests set them small (``fireworks.testing.small_sizes``) so that boundaries show on a few rows.
 #: A shuffler copies its input for a pass when the copy would take at most ``copy_bytes``, reading it
-#: ``copy_rows`` rows per call (see ``ShufflerSource``).
+#: ``copy_rows`` rows per call (see ``ShufflerSource``): calls that small keep a transform's temporaries
+#: in cache and its peak memory low.
 sizes = SimpleNamespace(
-    block_rows=4096, window_rows=16384, max_lag=8, copy_bytes=1 << 30, copy_rows=1 << 20
+    block_rows=4096, window_rows=16384, max_lag=8, copy_bytes=1 << 30, copy_rows=1 << 16
 )
 
 #: the methods that define what a node's items are; a fast path holds only while they are the declaring

@@ -364,7 +364,7 @@ class ShufflerSource(SeededEpochs, Source):
     **Copying the input for a pass** (``copy_input``). Gathering random rows through a transform runs the
     transform once per window of scattered rows, and reads every input column at scattered places. When a
     pass has asked for more than one window, the shuffler instead reads its input once, in order, in calls
-    of up to ``plan.sizes.copy_rows`` rows, keeps that copy for the rest of the pass (it is dropped with
+    of up to ``plan.sizes.copy_rows`` rows (65,536), keeps that copy for the rest of the pass (it is dropped with
     the pass) and gathers from it — what one writes by hand: transform everything, then index. The law
     that makes this the same rows: the input is granted ``"blocks"`` (``input[a:b][j] == input[a + j]``:
     its rows do not depend on how they are grouped into calls). Each row is still read once per pass
