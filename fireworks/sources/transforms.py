@@ -363,9 +363,10 @@ class ShufflerSource(SeededEpochs, Source):
 
     **Copying the input for a pass** (``copy_input``). Gathering random rows through a transform runs the
     transform once per window of scattered rows, and reads every input column at scattered places. When a
-    pass has asked for more than one window, the shuffler instead reads its input once, in order, in calls
-    of up to ``plan.sizes.copy_rows`` rows (65,536), keeps that copy for the rest of the pass (it is dropped with
-    the pass) and gathers from it — what one writes by hand: transform everything, then index. The law
+    pass has asked for more than one window, the shuffler instead reads its input once, in order, in
+    calls of up to ``plan.sizes.copy_rows`` rows (65,536), keeps that copy for the rest of the pass (it is
+    dropped with the pass) and gathers from it — what one writes by hand: transform everything, then
+    index. The law
     that makes this the same rows: the input is granted ``"blocks"`` (``input[a:b][j] == input[a + j]``:
     its rows do not depend on how they are grouped into calls). Each row is still read once per pass
     (the first window's rows twice). ``copy_input=None`` (the default) copies when the input computes its
@@ -432,7 +433,9 @@ class ShufflerSource(SeededEpochs, Source):
         if isinstance(idx, slice) and self._wants_hints():
             self._hint_after(idx.stop, idx.stop - idx.start)
         out = take(self._input, rows)
-        if scratch is not None and not isinstance(copy, str):  # not decided yet, or the input changed
+        if scratch is not None and not isinstance(
+            copy, str
+        ):  # not decided yet, or the input changed
             scratch[self._copy_key] = _COPY_NEXT if self._worth_copying(out) else _NO_COPY
         return out
 
