@@ -44,6 +44,8 @@ def open_tab(page: Any, label: str) -> None:
 def test_runs_page_lists_searches_compares_and_opens_runs(page: Any, server: Any) -> None:
     page.goto(server.url + "/")
     wait_rows(page, "runs-grid", 3)
+    # the server-rendered first paint gave way to the interactive table, which needed no callback first
+    page.wait_for_selector("#fw-first-paint", state="detached")
     page.shots("runs")
     assert sorted(column(page, "runs-grid", "name")) == ["big", "broken", "search"]
     page.fill("#runs-search", "random search")
