@@ -840,6 +840,7 @@ def _hpo_views(
     direction = direction or hpo.guess_direction(metric)
     best = hpo.best_figure(hpo.best_so_far(trials, metric, direction), metric)
     reports = plots.overlay_figure(hpo.report_curves(trials, metric), "step", metric)
+    views = hpo.analysis(trials, metric, direction)
     return (
         rows,
         [{"name": c, "id": c} for c in columns],
@@ -847,9 +848,9 @@ def _hpo_views(
         metric,
         direction,
         _resolve(best),
-        _resolve(hpo.parallel_figure(trials, metric)),
-        _resolve(hpo.slice_figure(trials, metric)),
-        _resolve(hpo.importance_figure(hpo.importances(trials, metric), metric)),
+        _resolve(views["parallel"]),
+        _resolve(views["slices"]),
+        _resolve(views["importance"]),
         _resolve(reports),
         None,
     )

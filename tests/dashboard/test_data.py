@@ -295,3 +295,13 @@ def test_run_summaries_outlive_the_process_until_a_file_changes(
     monkeypatch.setenv("FIREWORKS_DASHBOARD_CACHE", "")
     assert data.summary_cache_file(root) is None
 
+
+def test_the_data_modules_import_neither_dash_nor_optuna() -> None:
+    code = (
+        "import sys\n"
+        "from fireworks.dashboard import data, firstpaint, hpo, hpo_optuna, paths, plots, sqlbrowser\n"
+        "print(sorted({m.partition('.')[0] for m in sys.modules} & {'dash', 'optuna', 'flask'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
