@@ -890,6 +890,9 @@ def _tool_callbacks(app: dash.Dash, root: str, services: Services) -> None:
     )
     def visdom(_n: Any, run_id: str) -> Any:
         try:
+            missing = (
+                services.visdom_page_ready()
+            )  # copies the page's scripts from installed packages
             url = services.visdom()
             env = run_id.replace("/", "_")
             windows = feed_visdom(url, env, safe_path(root, f"{run_id}/{data.LOGS_DB}"))
@@ -900,14 +903,15 @@ def _tool_callbacks(app: dash.Dash, root: str, services: Services) -> None:
             html.A(f"Visdom at {link}", href=link, target="_blank", id="visdom-link"),
             f" ({len(windows)} plots)",
         ]
-        missing = services.visdom_page_ready()
         if missing is not None:
             out.append(
                 layout.error_panel(
-                    "Visdom's page has no JavaScript yet",
-                    "Visdom downloads its scripts from CDNs on first use and the dashboard downloads nothing; "
-                    f"the plots are stored in the server, and its page will show them after running once, "
-                    f"with internet access:\n{missing}",
+                    "Visdom's page cannot show the plots offline",
+                    "Visdom's page loads jQuery and Plotly.js from its own folder, where Visdom puts them by "
+                    "downloading them from CDNs the first time its server runs; the dashboard downloads "
+                    "nothing and copies them from installed Python packages instead (XStatic-jQuery, plotly). "
+                    "The plots are stored in the server (its API works), but its page stays blank until "
+                    f"then: {missing}",
                 )
             )
         return html.Span(out), frame(link)
