@@ -185,7 +185,8 @@ def test_hpo_views_show_the_trials(page: Any, server: Any) -> None:
     wait_rows(page, "dry-run-grid", 4)
     assert column(page, "dry-run-grid", "status") == ["ok"] * 4
     page.wait_for_function("document.querySelector('#page .js-plotly-plot .scatterlayer')")
-    assert "ShufflerSource_2" in page.inner_text("#page")
+    # a Source's number counts the Sources made before it in the process, so other tests shift it
+    assert re.search(r"ShufflerSource_\d+", page.inner_text("#page"))
     page.shots("pipeline")
 
 
