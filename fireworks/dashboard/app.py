@@ -449,7 +449,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
     )
     def page(table: str | None, sort_by: list[dict[str, Any]] | None, *args: Any) -> Any:
         db, state, f_col, f_op, f_value = args[-5:]
-        trigger = ctx.triggered_id
+        trigger = _trigger()
         if not db or not table:
             return [], [], None, "", "", [], no_update, ""
         state = dict(state or {})
@@ -564,6 +564,16 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
         return f"{n:,} rows match"
 
 
+def _trigger() -> Any:
+    """The id of what triggered the running callback, a user's action before the live tick.
+
+    Dash merges the triggers of one callback requested again before it ran (a click landing with a live
+    tick) and ``ctx.triggered_id`` is then the first of them: a click taken for a tick would be skipped as
+    "nothing changed" and lost."""
+    ids = list(ctx.triggered_prop_ids.values())
+    return next((i for i in ids if i != "live"), ids[0] if ids else None)
+
+
 def _filter_text(filters: list[list[Any]]) -> str:
     shown = [
         f"{c} {op}" + ("" if op in ("is null", "not null") else f" {v!r}") for c, op, v in filters
@@ -626,7 +636,7 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
             return {"data": [], "layout": {"template": "plotly_white"}}, None, None
         try:
             stamp = data.db_stamp(safe_path(root, spec["database"]))
-            if ctx.triggered_id == "live" and stamp == values[-1]:
+            if _trigger() == "live" and stamp == values[-1]:
                 raise PreventUpdate
             spec = plots.check_spec(spec)
             cols = read_columns(
@@ -791,7 +801,7 @@ def _hpo_callbacks(app: dash.Dash, root: str) -> None:
         old_stamp: Any,
     ) -> Any:
         stamp = data.db_stamp(safe_path(root, db))
-        if ctx.triggered_id == "live" and stamp == old_stamp:
+        if _trigger() == "live" and stamp == old_stamp:
             raise PreventUpdate
         return (*_hpo_views(root, db, study, metric, direction), stamp)
 
