@@ -8,8 +8,10 @@ error panel in place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -168,13 +170,11 @@ class _App(dash.Dash):
         renderer: Any = "",
     ) -> Any:
         painter = getattr(self, "first_paint", None)
-        if painter is not None:
-            app_entry = (
-                app_entry + painter()
-            )  # after Dash's entry point, which its script hides meanwhile
+        if painter is not None:  # after Dash's entry point, which the first paint hides meanwhile
+            app_entry = app_entry + painter()
         # the scripts are deferred, so the page (its first paint) shows while they load and compile; they
         # still run in order, and the renderer starts after them
-        scripts = scripts.replace("<script src=", "<script defer src=")
+        scripts = _without_polyfill(scripts).replace("<script src=", "<script defer src=")
         opening = renderer.find(">") + 1
         closing = renderer.rfind("</script>")
         if 0 < opening <= closing:
@@ -192,6 +192,39 @@ class _App(dash.Dash):
             favicon=favicon,
             renderer=renderer,
         )
+
+
+_POLYFILL_TAG = re.compile(r'<script src="[^"]*/deps/polyfill@[^"]*"></script>\n?')
+_REGENERATOR_MODULE = re.compile(
+    r"[,{]\d+:\[function\(t,n,r\)\{(var e=function\(u\)\{.*?)\},\{\}\]", re.S
+)
+
+
+@functools.cache
+def _regenerator_script() -> str | None:
+    """The one part of Dash's @babel/polyfill that Dash's bundles need in a current browser: the regenerator
+    runtime (``regeneratorRuntime``, used by their lazy-loading helper), cut out of that same file as an
+    inline script; None when the file does not have the shape expected (then the polyfill is kept)."""
+    import dash as dash_pkg
+
+    for path in (Path(dash_pkg.__file__).parent / "deps").glob("polyfill@*.min.js"):
+        text = path.read_text(encoding="utf-8")
+        for match in _REGENERATOR_MODULE.finditer(text):
+            body = match.group(1)
+            if "regeneratorRuntime=e" in body and "delegateYield" in body and "</" not in body:
+                return (
+                    f"<script>(function(t,n,r){{{body}}})(null,{{exports:{{}}}},{{}});</script>\n"
+                )
+    return None
+
+
+def _without_polyfill(scripts: str) -> str:
+    """Dash's script tags with its 99 kB @babel/polyfill (core-js 2, for browsers before 2017; the largest
+    single cost of a first load after React) replaced by the regenerator runtime alone."""
+    regenerator = _regenerator_script()
+    if regenerator is None or len(_POLYFILL_TAG.findall(scripts)) != 1:
+        return scripts
+    return _POLYFILL_TAG.sub(lambda _: regenerator, scripts)
 
 
 class _Pages:

@@ -122,3 +122,9 @@ def test_the_runs_page_is_in_the_first_responses(root: Path) -> None:
     assert '"id": "runs-grid"' not in bare and '"id": "want-path"' in bare
     # names are escaped in the HTML
     assert "<script>alert" not in client.get("/run/r_0").get_data(as_text=True)
+
+
+def test_the_page_loads_the_regenerator_runtime_instead_of_the_whole_polyfill(root: Path) -> None:
+    page = create_app(root).server.test_client().get("/").get_data(as_text=True)
+    assert "polyfill@" not in page and "regeneratorRuntime" in page
+    assert page.count("<script defer src=") >= 8  # react, react-dom, the renderer, the components
