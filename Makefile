@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# the `visdom` extra (outside `all`): Visdom 0.2.4 is an sdist that builds only with setuptools<81
+	printf 'setuptools<81\n' > $(VENV)/build-constraints.txt
+	PIP_CONSTRAINT=$(VENV)/build-constraints.txt PIP_BUILD_CONSTRAINT=$(VENV)/build-constraints.txt \
+	  $(BIN)/pip install --quiet -c constraints.txt -e ".[visdom]"
 	touch $(STAMP)
 
 # mysqlclient (the `mysql` extra: the C driver for MariaDB/MySQL) compiles against the MariaDB client

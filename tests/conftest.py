@@ -137,3 +137,15 @@ def ray_cluster():
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dashboard_summary_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The dashboard keeps run summaries between starts in a cache folder: the tests' goes in their tmp."""
+    old = os.environ.get("FIREWORKS_DASHBOARD_CACHE")
+    os.environ["FIREWORKS_DASHBOARD_CACHE"] = str(tmp_path_factory.mktemp("dashboard-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FIREWORKS_DASHBOARD_CACHE", None)
+    else:
+        os.environ["FIREWORKS_DASHBOARD_CACHE"] = old

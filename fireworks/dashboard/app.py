@@ -8,27 +8,36 @@ error panel in place.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import json
+import re
 import sqlite3
 import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from fireworks._imports import optional_import
 
 optional_import("dash", "dashboard", "the dashboard")
 
 import dash
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from flask import abort, send_file
+from flask import abort, has_request_context, request, send_file
 
-from fireworks.dashboard import data, hpo, layout, plots
+from fireworks.dashboard import data, firstpaint, hpo, layout, plots
 from fireworks.dashboard.paths import UnsafePathError, safe_path
 from fireworks.dashboard.services import Services, feed_visdom
 from fireworks.dashboard.sqlbrowser import Filter, count_rows, read_columns, read_page, table_info
 
 _READ_ERRORS = (sqlite3.Error, ValueError, KeyError, OSError, data.RunError)
+# paths that are not pages (a page load is the one request that is followed by a layout request)
+_NOT_PAGES = ("/_dash-", "/_favicon", "/_reload", "/assets/", "/files/")
+_PREPARED_S = 10.0
 _INLINE = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg"}
 
 
@@ -46,7 +55,7 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
             f"no folder {base} to show experiments from; pass the folder holding the runs"
         )
     root_s = str(base)
-    app = dash.Dash(
+    app = _App(
         __name__,
         title="Fireworks dashboard",
         suppress_callback_exceptions=True,
@@ -58,7 +67,42 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
     ).start()
     services = Services()
     app.server.config["fireworks_services"] = services
-    app.layout = layout.shell([dash.dcc.Location(id="url"), html.Div(id="content")])
+    app.index_string = app.index_string.replace("{%css%}", "{%css%}" + _preload_links(app))
+
+    pages = _Pages(root_s)
+    app.server.before_request(pages.start)
+
+    def serve_layout() -> Any:
+        # The page asked for is in the Referer of the layout request (the renderer fetches the layout from
+        # the page itself): that page is drawn into the layout, so it needs no callback round trip before
+        # it shows. Without a Referer the content comes from the `route` callback below.
+        shown = None
+        if has_request_context() and request.referrer:
+            ref = urlsplit(request.referrer)
+            if ref.netloc == request.host:
+                shown = ref.path or "/"
+        return layout.shell(
+            [
+                dcc.Location(id="url"),
+                dcc.Store(id="page-path", data=shown),
+                dcc.Store(id="want-path"),
+                html.Div(
+                    pages.take(shown)["component"] if shown is not None else None, id="content"
+                ),
+            ]
+        )
+
+    def first_paint() -> str:
+        if not has_request_context() or unquote(request.path) != "/":
+            return ""
+        table = pages.peek("/").get("table")
+        if not table or not table["rows"]:
+            return ""
+        columns = [c["id"] for c in table["columns"]]
+        return firstpaint.runs_html(table["rows"], columns, table["links"], table["count"])
+
+    app.first_paint = first_paint  # type: ignore[attr-defined]
+    app.layout = serve_layout
 
     @app.server.route("/files/<path:rel>")
     def serve_file(rel: str) -> Any:
@@ -80,12 +124,22 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
         )
         return resp
 
-    @app.callback(Output("content", "children"), Input("url", "pathname"))
+    # the server is asked for a page only when the one in the layout is not the one the address names
+    app.clientside_callback(
+        """(pathname, shown) => pathname === shown ? window.dash_clientside.no_update : pathname""",
+        Output("want-path", "data"),
+        Input("url", "pathname"),
+        State("page-path", "data"),
+    )
+
+    @app.callback(
+        Output("content", "children"),
+        Output("page-path", "data"),
+        Input("want-path", "data"),
+        prevent_initial_call=True,
+    )
     def route(pathname: str | None) -> Any:
-        path = unquote(pathname or "/")
-        if path.startswith("/run/"):
-            return layout.run_page(root_s, path.removeprefix("/run/"))
-        return layout.runs_page()
+        return pages.make(pathname or "/")["component"], pathname
 
     @app.callback(
         Output("file-view", "children"), Input("file-pick", "value"), prevent_initial_call=True
@@ -101,6 +155,134 @@ def create_app(root: str | Path = "runs") -> dash.Dash:
     return app
 
 
+class _App(dash.Dash):
+    """Dash, with the runs page's first paint (:mod:`.firstpaint`) put into the page's HTML."""
+
+    def interpolate_index(
+        self,
+        metas: Any = "",
+        title: Any = "",
+        css: Any = "",
+        config: Any = "",
+        scripts: Any = "",
+        app_entry: Any = "",
+        favicon: Any = "",
+        renderer: Any = "",
+    ) -> Any:
+        painter = getattr(self, "first_paint", None)
+        if painter is not None:  # after Dash's entry point, which the first paint hides meanwhile
+            app_entry = app_entry + painter()
+        # the scripts are deferred, so the page (its first paint) shows while they load and compile; they
+        # still run in order, and the renderer starts after them
+        scripts = _without_polyfill(scripts).replace("<script src=", "<script defer src=")
+        opening = renderer.find(">") + 1
+        closing = renderer.rfind("</script>")
+        if 0 < opening <= closing:
+            renderer = (
+                f"{renderer[:opening]}document.addEventListener('DOMContentLoaded', function () "
+                f"{{ {renderer[opening:closing]} }});{renderer[closing:]}"
+            )
+        return super().interpolate_index(
+            metas=metas,
+            title=title,
+            css=css,
+            config=config,
+            scripts=scripts,
+            app_entry=app_entry,
+            favicon=favicon,
+            renderer=renderer,
+        )
+
+
+_POLYFILL_TAG = re.compile(r'<script src="[^"]*/deps/polyfill@[^"]*"></script>\n?')
+_REGENERATOR_MODULE = re.compile(
+    r"[,{]\d+:\[function\(t,n,r\)\{(var e=function\(u\)\{.*?)\},\{\}\]", re.S
+)
+
+
+@functools.cache
+def _regenerator_script() -> str | None:
+    """The one part of Dash's @babel/polyfill that Dash's bundles need in a current browser: the regenerator
+    runtime (``regeneratorRuntime``, used by their lazy-loading helper), cut out of that same file as an
+    inline script; None when the file does not have the shape expected (then the polyfill is kept)."""
+    import dash as dash_pkg
+
+    for path in (Path(dash_pkg.__file__).parent / "deps").glob("polyfill@*.min.js"):
+        text = path.read_text(encoding="utf-8")
+        for match in _REGENERATOR_MODULE.finditer(text):
+            body = match.group(1)
+            if "regeneratorRuntime=e" in body and "delegateYield" in body and "</" not in body:
+                return (
+                    f"<script>(function(t,n,r){{{body}}})(null,{{exports:{{}}}},{{}});</script>\n"
+                )
+    return None
+
+
+def _without_polyfill(scripts: str) -> str:
+    """Dash's script tags with its 99 kB @babel/polyfill (core-js 2, for browsers before 2017; the largest
+    single cost of a first load after React) replaced by the regenerator runtime alone."""
+    regenerator = _regenerator_script()
+    if regenerator is None or len(_POLYFILL_TAG.findall(scripts)) != 1:
+        return scripts
+    return _POLYFILL_TAG.sub(lambda _: regenerator, scripts)
+
+
+class _Pages:
+    """Each page's content, made once per page load.
+
+    A page load asks for the page's HTML, then the scripts, then the layout. The content is started when the
+    HTML is asked for (:meth:`start`, before every request), so it is made while the browser fetches and
+    compiles the scripts; the HTML may use it (:meth:`peek`: the runs page's first paint) and the layout
+    request takes it (:meth:`take`). A result is used once and for at most ``_PREPARED_S`` seconds.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.lock = threading.Lock()
+        self.made: dict[str, tuple[float, Future[dict[str, Any]]]] = {}
+
+    def make(self, path: str) -> dict[str, Any]:
+        path = unquote(path or "/")
+        if path.startswith("/run/"):
+            return {"component": layout.run_page(self.root, path.removeprefix("/run/"))}
+        table = _runs_table(self.root)
+        return {"component": layout.runs_page(table), "table": table}
+
+    def start(self) -> None:
+        if request.method != "GET" or request.path.startswith(_NOT_PAGES):
+            return
+        path = unquote(request.path)
+        future: Future[dict[str, Any]] = Future()
+        with self.lock:
+            now = time.monotonic()
+            for key in [k for k, (t, _) in self.made.items() if now - t > _PREPARED_S]:
+                del self.made[key]
+            self.made[path] = (now, future)
+
+        def run() -> None:
+            try:
+                future.set_result(self.make(path))
+            except BaseException as err:
+                future.set_exception(err)
+
+        threading.Thread(target=run, daemon=True, name="fireworks-dashboard-page").start()
+
+    def _get(self, path: str, pop: bool) -> dict[str, Any]:
+        path = unquote(path or "/")
+        with self.lock:
+            t, future = (self.made.pop if pop else self.made.get)(path, (0.0, None))
+        if future is not None and time.monotonic() - t < _PREPARED_S:
+            with contextlib.suppress(Exception):
+                return future.result()
+        return self.make(path)
+
+    def peek(self, path: str) -> dict[str, Any]:
+        return self._get(path, pop=False)
+
+    def take(self, path: str) -> dict[str, Any]:
+        return self._get(path, pop=True)
+
+
 def _warm(root: str) -> None:
     with contextlib.suppress(Exception):
         data.list_runs(root)
@@ -109,39 +291,97 @@ def _warm(root: str) -> None:
 # -- runs page --------------------------------------------------------------------------------------------
 
 
+def _preload_links(app: dash.Dash) -> str:
+    """``<link rel=preload>`` tags for the lazily loaded scripts the runs page needs at once (the table and
+    the dropdown): fetched beside the main bundles instead of after them. plotly.js is not among them."""
+    import dash as dash_pkg
+
+    package = Path(dash_pkg.__file__).parent
+    prefix = app.config.requests_pathname_prefix
+    links = []
+    for rel in (
+        "dash_table/async-table.js",
+        "dash_table/async-highlight.js",
+        "dcc/async-dropdown.js",
+    ):
+        if (package / rel).is_file():
+            href = f"{prefix}_dash-component-suites/dash/{rel}"
+            links.append(f'<link rel="preload" as="script" href="{href}">')
+    return "\n" + "\n".join(links)
+
+
+def _runs_table(root: str, search: str = "", status: str | None = None) -> dict[str, Any]:
+    """The runs table as the page shows it: rows, columns, the count, an error panel and a stamp of it all."""
+    try:
+        everything = data.list_runs(root)
+    except OSError as err:
+        return {
+            "rows": [],
+            "columns": [],
+            "count": "",
+            "error": layout.error_panel("The runs cannot be listed", str(err)),
+            "stamp": None,
+            "links": [],
+        }
+    shown = data.filter_runs(everything, search or "", status)
+    rows = []
+    links = [(r.name, layout.run_href(r.id)) for r in shown]
+    for r in shown:
+        row = r.row()
+        row["name"] = f"[{r.name}]({layout.run_href(r.id)})"
+        rows.append(row)
+    fixed = ["name", "iteration", "time", "description", "status", "commit"]
+    metrics = sorted({k for r in shown for k in r.metrics})
+    columns: list[dict[str, Any]] = [
+        {"name": c, "id": c, "presentation": "markdown"} if c == "name" else {"name": c, "id": c}
+        for c in fixed
+    ]
+    columns += [{"name": m, "id": m, "type": "numeric"} for m in metrics]
+    if any(r.error for r in shown):
+        columns.append({"name": "error", "id": "error"})
+    count = f"{len(shown)} of {len(everything)} runs"
+    stamp = hashlib.sha1(
+        json.dumps([rows, columns, count], default=str).encode(), usedforsecurity=False
+    ).hexdigest()
+    return {
+        "rows": rows,
+        "columns": columns,
+        "count": count,
+        "error": None,
+        "stamp": stamp,
+        "links": links,
+    }
+
+
 def _runs_callbacks(app: dash.Dash, root: str) -> None:
     @app.callback(
         Output("runs-grid", "data"),
         Output("runs-grid", "columns"),
         Output("runs-count", "children"),
         Output("runs-error", "children"),
+        Output("runs-stamp", "data"),
         Input("runs-search", "value"),
         Input("runs-status", "value"),
         Input("live", "n_intervals"),
+        State("runs-stamp", "data"),
+        prevent_initial_call=True,  # the page's layout holds the table already
     )
-    def runs(search: str | None, status: str | None, _n: Any) -> Any:
-        try:
-            everything = data.list_runs(root)
-        except OSError as err:
-            return [], [], "", layout.error_panel("The runs cannot be listed", str(err))
-        shown = data.filter_runs(everything, search or "", status)
-        rows = []
-        for r in shown:
-            row = r.row()
-            row["name"] = f"[{r.name}]({layout.run_href(r.id)})"
-            rows.append(row)
-        fixed = ["name", "iteration", "time", "description", "status", "commit"]
-        metrics = sorted({k for r in shown for k in r.metrics})
-        columns = [
-            {"name": c, "id": c, "presentation": "markdown"}
-            if c == "name"
-            else {"name": c, "id": c}
-            for c in fixed
-        ]
-        columns += [{"name": m, "id": m, "type": "numeric"} for m in metrics]
-        if any(r.error for r in shown):
-            columns.append({"name": "error", "id": "error"})
-        return rows, columns, f"{len(shown)} of {len(everything)} runs", None
+    def runs(search: str | None, status: str | None, _n: Any, old_stamp: str | None) -> Any:
+        table = _runs_table(root, search or "", status)
+        if table["stamp"] is not None and table["stamp"] == old_stamp:
+            raise PreventUpdate  # nothing changed: the table is not sent again
+        return table["rows"], table["columns"], table["count"], table["error"], table["stamp"]
+
+    @app.callback(
+        Output("compare-plot", "children"),
+        Input("compare-metric", "value"),
+        State("compare-plot", "children"),
+        prevent_initial_call=True,
+    )
+    def compare_plot(metric: str | None, present: Any) -> Any:
+        if not metric or present:
+            raise PreventUpdate
+        return layout.compare_graph()
 
     @app.callback(
         Output("compare-grid", "data"),
@@ -149,6 +389,7 @@ def _runs_callbacks(app: dash.Dash, root: str) -> None:
         Output("compare-metric", "options"),
         Input("runs-grid", "selected_row_ids"),
         Input("live", "n_intervals"),
+        prevent_initial_call=True,
     )
     def compare(selected: list[str] | None, _n: Any) -> Any:
         chosen = []
@@ -241,7 +482,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
     )
     def page(table: str | None, sort_by: list[dict[str, Any]] | None, *args: Any) -> Any:
         db, state, f_col, f_op, f_value = args[-5:]
-        trigger = ctx.triggered_id
+        trigger = _trigger()
         if not db or not table:
             return [], [], None, "", "", [], no_update, ""
         state = dict(state or {})
@@ -356,6 +597,16 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
         return f"{n:,} rows match"
 
 
+def _trigger() -> Any:
+    """The id of what triggered the running callback, a user's action before the live tick.
+
+    Dash merges the triggers of one callback requested again before it ran (a click landing with a live
+    tick) and ``ctx.triggered_id`` is then the first of them: a click taken for a tick would be skipped as
+    "nothing changed" and lost."""
+    ids = list(ctx.triggered_prop_ids.values())
+    return next((i for i in ids if i != "live"), ids[0] if ids else None)
+
+
 def _filter_text(filters: list[list[Any]]) -> str:
     shown = [
         f"{c} {op}" + ("" if op in ("is null", "not null") else f" {v!r}") for c, op, v in filters
@@ -418,7 +669,7 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
             return {"data": [], "layout": {"template": "plotly_white"}}, None, None
         try:
             stamp = data.db_stamp(safe_path(root, spec["database"]))
-            if ctx.triggered_id == "live" and stamp == values[-1]:
+            if _trigger() == "live" and stamp == values[-1]:
                 raise PreventUpdate
             spec = plots.check_spec(spec)
             cols = read_columns(
@@ -583,7 +834,7 @@ def _hpo_callbacks(app: dash.Dash, root: str) -> None:
         old_stamp: Any,
     ) -> Any:
         stamp = data.db_stamp(safe_path(root, db))
-        if ctx.triggered_id == "live" and stamp == old_stamp:
+        if _trigger() == "live" and stamp == old_stamp:
             raise PreventUpdate
         return (*_hpo_views(root, db, study, metric, direction), stamp)
 
@@ -632,6 +883,7 @@ def _hpo_views(
     direction = direction or hpo.guess_direction(metric)
     best = hpo.best_figure(hpo.best_so_far(trials, metric, direction), metric)
     reports = plots.overlay_figure(hpo.report_curves(trials, metric), "step", metric)
+    views = hpo.analysis(trials, metric, direction)
     return (
         rows,
         [{"name": c, "id": c} for c in columns],
@@ -639,9 +891,9 @@ def _hpo_views(
         metric,
         direction,
         _resolve(best),
-        _resolve(hpo.parallel_figure(trials, metric)),
-        _resolve(hpo.slice_figure(trials, metric)),
-        _resolve(hpo.importance_figure(hpo.importances(trials, metric), metric)),
+        _resolve(views["parallel"]),
+        _resolve(views["slices"]),
+        _resolve(views["importance"]),
         _resolve(reports),
         None,
     )
@@ -681,6 +933,9 @@ def _tool_callbacks(app: dash.Dash, root: str, services: Services) -> None:
     )
     def visdom(_n: Any, run_id: str) -> Any:
         try:
+            missing = (
+                services.visdom_page_ready()
+            )  # copies the page's scripts from installed packages
             url = services.visdom()
             env = run_id.replace("/", "_")
             windows = feed_visdom(url, env, safe_path(root, f"{run_id}/{data.LOGS_DB}"))
@@ -691,14 +946,15 @@ def _tool_callbacks(app: dash.Dash, root: str, services: Services) -> None:
             html.A(f"Visdom at {link}", href=link, target="_blank", id="visdom-link"),
             f" ({len(windows)} plots)",
         ]
-        missing = services.visdom_page_ready()
         if missing is not None:
             out.append(
                 layout.error_panel(
-                    "Visdom's page has no JavaScript yet",
-                    "Visdom downloads its scripts from CDNs on first use and the dashboard downloads nothing; "
-                    f"the plots are stored in the server, and its page will show them after running once, "
-                    f"with internet access:\n{missing}",
+                    "Visdom's page cannot show the plots offline",
+                    "Visdom's page loads jQuery and Plotly.js from its own folder, where Visdom puts them by "
+                    "downloading them from CDNs the first time its server runs; the dashboard downloads "
+                    "nothing and copies them from installed Python packages instead (XStatic-jQuery, plotly). "
+                    "The plots are stored in the server (its API works), but its page stays blank until "
+                    f"then: {missing}",
                 )
             )
         return html.Span(out), frame(link)

@@ -8,12 +8,15 @@ the error, so one broken folder never hides the others.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 import os
 import re
 import sqlite3
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -156,9 +159,11 @@ def _stat_key(run: Path) -> tuple[Any, ...]:
     for name in (METADATA_FILE, LOGS_DB, LOGS_DB + "-wal", FACTORY_DB, FACTORY_DB + "-wal"):
         try:
             st = os.stat(os.path.join(folder, name))
-            key.append((st.st_mtime_ns, st.st_size))
         except OSError:
             key.append(None)
+            continue
+        # an empty WAL holds nothing (a reader may create one): the same as none
+        key.append((st.st_mtime_ns, st.st_size) if st.st_size or name[-4:] != "-wal" else None)
     return tuple(key)
 
 
@@ -211,9 +216,14 @@ def last_metrics(db: Path) -> dict[str, float]:
     return out
 
 
-def summarise_run(root: str | os.PathLike[str], run: Path, now: float | None = None) -> RunSummary:
+def summarise_run(
+    root: str | os.PathLike[str],
+    run: Path,
+    now: float | None = None,
+    key: tuple[Any, ...] | None = None,
+) -> RunSummary:
     """The runs-page row of ``run``; cached until one of its metadata or database files changes."""
-    key = _stat_key(run)
+    key = _stat_key(run) if key is None else key
     cached = _SUMMARIES.get(run)
     now = time.time() if now is None else now
     if cached is not None and cached[0] == key:
@@ -266,18 +276,107 @@ def _summarise(root: str | os.PathLike[str], run: Path) -> RunSummary:
 
 
 def list_runs(root: str | os.PathLike[str]) -> list[RunSummary]:
-    """Every run under ``root``, newest first."""
+    """Every run under ``root``, newest first.
+
+    A run's summary is made once and kept until one of its metadata or database files changes (size or
+    modification time); the summaries also outlive the process in :func:`summary_cache_file`, so a dashboard
+    restarted over the same runs lists 1,000 of them without opening 1,000 SQLite files.
+    """
     now = time.time()
     folders = find_runs(root)
-    stale = [p for p in folders if (c := _SUMMARIES.get(p)) is None or c[0] != _stat_key(p)]
-    if (
-        len(stale) > 1
-    ):  # cold summaries open one SQLite file each; sqlite3 releases the GIL meanwhile
-        with ThreadPoolExecutor(max_workers=min(4, len(stale))) as pool:
-            list(pool.map(lambda p: summarise_run(root, p, now), stale))
-    runs = [summarise_run(root, p, now) for p in folders]
+    base = Path(root).resolve()
+    with (
+        _LISTING
+    ):  # one listing at a time: a request during the warm-up waits for it, not redoes it
+        _load_cache(base)
+        keys = {p: _stat_key(p) for p in folders}
+        stale = [p for p in folders if (c := _SUMMARIES.get(p)) is None or c[0] != keys[p]]
+        if (
+            len(stale) > 1
+        ):  # cold summaries open one SQLite file each; sqlite3 releases the GIL meanwhile
+            with ThreadPoolExecutor(max_workers=min(4, len(stale))) as pool:
+                list(pool.map(lambda p: summarise_run(root, p, now, keys[p]), stale))
+        runs = [summarise_run(root, p, now, keys[p]) for p in folders]
+        if stale:
+            _save_cache(base, folders, force=len(stale) > 10)
     runs.sort(key=lambda r: (r.timestamp, r.id), reverse=True)
     return runs
+
+
+_LISTING = threading.Lock()
+_CACHE_LOADED: set[Path] = set()
+_CACHE_SAVED: dict[Path, float] = {}
+_CACHE_VERSION = 1
+_CACHE_KEEP = 64  # cache files kept (one per ROOT); the least recently written go first
+
+
+def summary_cache_file(root: str | os.PathLike[str]) -> Path | None:
+    """Where the run summaries of ``root`` are kept between dashboard starts, or None when that is off.
+
+    The folder is ``$FIREWORKS_DASHBOARD_CACHE`` when set (empty turns the cache off), else
+    ``$XDG_CACHE_HOME/fireworks/dashboard`` (``~/.cache/...``); the file is named by a hash of ROOT. It holds
+    JSON only (names, metadata fields, last metric values, file sizes and times), never anything executed.
+    """
+    folder = os.environ.get("FIREWORKS_DASHBOARD_CACHE")
+    if folder is None:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(xdg, "fireworks", "dashboard")
+    if not folder:
+        return None
+    digest = hashlib.sha256(os.fspath(Path(root).resolve()).encode()).hexdigest()[:24]
+    return Path(folder) / f"runs-{digest}.json"
+
+
+def _load_cache(base: Path) -> None:
+    if base in _CACHE_LOADED:
+        return
+    _CACHE_LOADED.add(base)
+    path = summary_cache_file(base)
+    try:
+        if path is None or not path.is_file():
+            return
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("version") != _CACHE_VERSION or saved.get("root") != os.fspath(base):
+            return
+        for rel, entry in saved["runs"].items():
+            folder = base / rel
+            key = tuple(tuple(k) if k is not None else None for k in entry["key"])
+            if folder not in _SUMMARIES:
+                _SUMMARIES[folder] = (key, RunSummary(**entry["summary"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return  # a damaged or foreign cache file is ignored (and replaced by the next save)
+
+
+def _save_cache(base: Path, folders: list[Path], force: bool) -> None:
+    path = summary_cache_file(base)
+    last = _CACHE_SAVED.get(base, 0.0)
+    if path is None or (not force and time.monotonic() - last < 10.0):
+        return  # a live run changes every few seconds; its summary is saved at most every 10 s
+    _CACHE_SAVED[base] = time.monotonic()
+    runs: dict[str, Any] = {}
+    for folder in folders:
+        cached = _SUMMARIES.get(folder)
+        if cached is not None and base in folder.parents:
+            runs[folder.relative_to(base).as_posix()] = {
+                "key": cached[0],
+                "summary": dataclasses.asdict(cached[1]),
+            }
+    payload = {"version": _CACHE_VERSION, "root": os.fspath(base), "runs": runs}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".runs-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(payload, f)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        olds = sorted(path.parent.glob("runs-*.json"), key=lambda p: p.stat().st_mtime)
+        for old in olds[:-_CACHE_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        return  # a cache that cannot be written only makes the next start slower
 
 
 def filter_runs(

@@ -5,6 +5,11 @@ Trials are read read-only from the Factory's SQL tables (``fireworks_trials``, `
 Plotly dicts. Importance is the share of the metric's variance each parameter explains on its own (the
 correlation ratio, eta squared, over up to :data:`IMPORTANCE_BINS` quantile bins of a numeric parameter),
 normalised to sum to 1; it needs no Optuna study, so it works on any storage the Factory wrote.
+
+:func:`analysis` picks the engine: with the ``optuna`` extra installed, the importances and the slices are
+Optuna's own, computed on an in-memory study made from the trials (:mod:`.hpo_optuna`); without it, or when
+Optuna fails on the data, they come from the pure functions here. Parallel coordinates are always drawn here,
+as one Plotly ``parcoords`` trace whose axes can be brushed (Optuna 5 draws them as one line trace per trial).
 """
 
 from __future__ import annotations
@@ -274,13 +279,15 @@ def _axis_type(values: np.ndarray) -> str:
     return "-"
 
 
-def importance_figure(values: dict[str, float], metric: str) -> dict[str, Any]:
+def importance_figure(
+    values: dict[str, float], metric: str, method: str = "eta squared share"
+) -> dict[str, Any]:
     names = list(values)[::-1]
     return {
         "data": [{"type": "bar", "orientation": "h", "x": [values[n] for n in names], "y": names}],
         "layout": {
             "template": "plotly_white",
-            "title": {"text": f"importance for {metric} (eta squared share)"},
+            "title": {"text": f"importance for {metric} ({method})"},
             "margin": {"t": 40, "l": 120, "r": 20, "b": 40},
         },
     }
@@ -295,4 +302,46 @@ def report_curves(
         pts = [(s, m[metric]) for s, m in t["reports"] if metric in m]
         if pts:
             out.append((f"trial {t['id']}", [s for s, _ in pts], [v for _, v in pts]))
+    return out
+
+
+def analysis(
+    trials: list[dict[str, Any]], metric: str, direction: str, use_optuna: bool | None = None
+) -> dict[str, Any]:
+    """Importances and the parallel-coordinate, slice and importance figures of ``metric``.
+
+    ``engine`` says who computed the importances and slices: ``"optuna"`` (its PED-ANOVA evaluator and its
+    ``plot_slice``, on an in-memory study of the trials) when Optuna is installed and ``use_optuna`` is not
+    False, else ``"fireworks"`` (the pure functions above); ``fallback`` says why Optuna was not used when it
+    was installed and failed on these trials.
+    """
+    from fireworks.dashboard import hpo_optuna
+
+    out: dict[str, Any] = {
+        "engine": "fireworks",
+        "fallback": None,
+        "parallel": parallel_figure(trials, metric),
+    }
+    if use_optuna is not False and hpo_optuna.available():
+        try:
+            study = hpo_optuna.build_study(trials, metric, direction)
+            if len(study.trials) >= 2:
+                values = hpo_optuna.importances(study)
+                out.update(
+                    engine="optuna",
+                    importances=values,
+                    importance=importance_figure(values, metric, "Optuna, PED-ANOVA"),
+                    slices=hpo_optuna.figure("slice", study),
+                )
+                return out
+        except (
+            Exception
+        ) as err:  # Optuna refusing these data: the pure functions still can show them
+            out["fallback"] = f"{type(err).__name__}: {err}"
+    values = importances(trials, metric)
+    out.update(
+        importances=values,
+        importance=importance_figure(values, metric),
+        slices=slice_figure(trials, metric),
+    )
     return out

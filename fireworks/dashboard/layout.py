@@ -86,7 +86,9 @@ def shell(content: Any) -> html.Div:
     )
 
 
-def runs_page() -> html.Div:
+def runs_page(table: dict[str, Any]) -> html.Div:
+    """The runs page with its table already filled (``table``: rows, columns, count, error), so the browser
+    draws it from the page's layout without a callback round trip first."""
     return html.Div(
         [
             html.H2("Runs"),
@@ -105,7 +107,7 @@ def runs_page() -> html.Div:
                         placeholder="any status",
                         style={"width": "180px"},
                     ),
-                    html.Span(id="runs-count", style={"color": "#6b7280"}),
+                    html.Span(table["count"], id="runs-count", style={"color": "#6b7280"}),
                 ],
                 style={
                     "display": "flex",
@@ -114,7 +116,8 @@ def runs_page() -> html.Div:
                     "marginBottom": "8px",
                 },
             ),
-            html.Div(id="runs-error"),
+            html.Div(table["error"], id="runs-error"),
+            dcc.Store(id="runs-stamp", data=table["stamp"]),
             grid(
                 "runs-grid",
                 row_selectable="multi",
@@ -123,8 +126,8 @@ def runs_page() -> html.Div:
                 filter_action="native",
                 page_action="native",
                 page_size=25,
-                data=[],
-                columns=[],
+                data=table["rows"],
+                columns=table["columns"],
                 markdown_options={"link_target": "_self"},
             ),
             html.H3("Compare"),
@@ -138,11 +141,16 @@ def runs_page() -> html.Div:
                 placeholder="curve to overlay (table.column)",
                 style={"width": "360px", "marginTop": "8px"},
             ),
-            dcc.Graph(
-                id="compare-graph", figure={"data": [], "layout": {"template": "plotly_white"}}
-            ),
+            # the graph (and so plotly.js, 4.8 MB) is added when a curve is chosen, not with the page
+            html.Div(id="compare-plot"),
             dcc.Interval(id="live", interval=LIVE_MS),
         ]
+    )
+
+
+def compare_graph() -> Any:
+    return dcc.Graph(
+        id="compare-graph", figure={"data": [], "layout": {"template": "plotly_white"}}
     )
 
 

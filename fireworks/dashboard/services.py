@@ -151,20 +151,24 @@ class Services:
         return self._start("visdom", key, args, "", port)
 
     def visdom_page_ready(self) -> str | None:
-        """None when Visdom's web page has its JavaScript, else what to run once (with internet) to get it.
+        """None when Visdom's web page has the scripts it needs, else why not and what to do.
 
-        Visdom fetches jQuery, React, Plotly.js and more from unpkg/CDNs into its package folder the first time
-        ``python -m visdom.server`` runs; the dashboard never downloads anything, so without them the server
-        stores and serves the plots (its API works) but its page stays blank.
+        Visdom fetches jQuery, Bootstrap, React, Plotly.js and more from CDNs into its package folder the
+        first time ``python -m visdom.server`` runs. The dashboard downloads nothing: it copies the ones that
+        ship in Python packages (:func:`provide_visdom_scripts`) and starts the server without the download.
         """
         spec = importlib.util.find_spec("visdom")
         if spec is None or spec.origin is None:
             return install_hint("visdom")
-        js = Path(spec.origin).parent / "static" / "js"
-        needed = ("jquery.min.js", "react-react.min.js", "plotly-plotly.min.js")
-        if all((js / name).exists() for name in needed):
+        missing = provide_visdom_scripts(Path(spec.origin).parent / "static")
+        if not missing:
             return None
-        return 'python -c "from visdom.server.build import download_scripts; download_scripts()"'
+        return (
+            "these scripts are neither in Visdom's folder nor in an installed package: "
+            + ", ".join(missing)
+            + f"; {install_hint('visdom')} brings them, or run once with internet access: "
+            'python -c "from visdom.server.build import download_scripts; download_scripts()"'
+        )
 
     def stop_all(self) -> None:
         """Terminate every server this object started (then kill what does not stop within 5 s)."""
@@ -227,3 +231,74 @@ def feed_visdom(url: str, env: str, logs_db: Path, max_points: int = 5000) -> li
             )
             windows.append(win)
     return windows
+
+
+# Visdom's page needs these in its static folder (its own download puts them there from CDNs); each comes from
+# a Python package when that is installed: (file under static/, package, file in the package)
+VISDOM_SCRIPTS = (
+    ("js/jquery.min.js", "xstatic.pkg.jquery", "data/jquery.min.js"),
+    ("js/plotly-plotly.min.js", "plotly", "package_data/plotly.min.js"),
+    ("js/bootstrap.min.js", "xstatic.pkg.bootstrap", "data/js/bootstrap.min.js"),
+    ("css/bootstrap.min.css", "xstatic.pkg.bootstrap", "data/css/bootstrap.min.css"),
+    ("js/react-react.min.js", "dash", "deps/react@16.14.0.min.js"),
+    ("js/react-dom.min.js", "dash", "deps/react-dom@16.14.0.min.js"),
+)
+# without these the page is blank (jQuery for its requests, Plotly.js for every plot, the bin packer that
+# places the panes); the others only style it, and what no package ships (d3 for graph panes, MathJax, the SVG
+# saver) leaves just those features out
+VISDOM_ESSENTIAL = ("js/jquery.min.js", "js/plotly-plotly.min.js", "js/layout_bin_packer.js")
+
+# Visdom's page uses one class of the `layout-bin-packer` npm package, which no Python package ships: the
+# global `Bin.ShelfFirst(content, width)`, whose `position(i, width)` places pane i (content[k] = {width,
+# height}) left to right on shelves as high as their highest pane. This is that placement, written here.
+VISDOM_BIN_PACKER = """(function () {
+  function ShelfFirst(content, width) { this.content = content || []; this.width = width; }
+  ShelfFirst.prototype.position = function (index, width) {
+    var cols = width || this.width, x = 0, y = 0, shelf = 0, at = {x: 0, y: 0};
+    for (var i = 0; i <= index && i < this.content.length; i++) {
+      var w = this.content[i].width, h = this.content[i].height;
+      if (x > 0 && x + w > cols) { y += shelf; x = 0; shelf = 0; }
+      at = {x: x, y: y};
+      x += w; shelf = Math.max(shelf, h);
+    }
+    return at;
+  };
+  window.Bin = {ShelfFirst: ShelfFirst};
+})();
+"""
+
+
+def provide_visdom_scripts(static: Path) -> list[str]:
+    """Copy the scripts Visdom's page loads into its ``static`` folder from installed Python packages (where
+    they are missing); returns the essential ones still missing (empty: the page works offline)."""
+    import shutil
+
+    for target, package, rel in VISDOM_SCRIPTS:
+        dest = static / target
+        if dest.exists():
+            continue
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        source = Path(next(iter(spec.submodule_search_locations))) / rel
+        if not source.is_file():
+            continue
+        with contextlib.suppress(
+            OSError
+        ):  # a read-only install: the page then says what is missing
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, dest)
+        if (
+            target == "css/bootstrap.min.css"
+        ):  # its glyph fonts, which the stylesheet finds in ../fonts
+            fonts = source.parent.parent / "fonts"
+            with contextlib.suppress(OSError):
+                shutil.copytree(fonts, static / "fonts", dirs_exist_ok=True)
+    packer = static / "js" / "layout_bin_packer.js"
+    if not packer.exists():
+        with contextlib.suppress(OSError):
+            packer.write_text(VISDOM_BIN_PACKER, encoding="utf-8")
+    return [name for name in VISDOM_ESSENTIAL if not (static / name).exists()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -103,3 +104,27 @@ def test_command_serves_on_localhost_until_stopped(root: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_the_runs_page_is_in_the_first_responses(root: Path) -> None:
+    """The runs table comes with the page's HTML (first paint) and with its layout (no callback first)."""
+    client = create_app(root).server.test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="fw-first-paint"' in page and '<a href="/run/r_0">r</a>' in page
+    assert "<script defer src=" in page  # the scripts do not hold up the first paint
+    layout = client.get("/_dash-layout", headers={"Referer": "http://localhost/"}).get_json()
+    text = json.dumps(layout)
+    assert '"id": "runs-grid"' in text and "[r](/run/r_0)" in text and "1 of 1 runs" in text
+    run = client.get("/_dash-layout", headers={"Referer": "http://localhost/run/r_0"}).get_json()
+    assert '"id": "run-title"' in json.dumps(run)
+    # without a Referer the content is left to the route callback
+    bare = json.dumps(client.get("/_dash-layout").get_json())
+    assert '"id": "runs-grid"' not in bare and '"id": "want-path"' in bare
+    # names are escaped in the HTML
+    assert "<script>alert" not in client.get("/run/r_0").get_data(as_text=True)
+
+
+def test_the_page_loads_the_regenerator_runtime_instead_of_the_whole_polyfill(root: Path) -> None:
+    page = create_app(root).server.test_client().get("/").get_data(as_text=True)
+    assert "polyfill@" not in page and "regeneratorRuntime" in page
+    assert page.count("<script defer src=") >= 8  # react, react-dom, the renderer, the components

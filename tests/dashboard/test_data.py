@@ -258,3 +258,50 @@ def test_importing_fireworks_never_imports_dash() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_run_summaries_outlive_the_process_until_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FIREWORKS_DASHBOARD_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "runs"
+    with Experiment("r", root=root) as exp:
+        exp.log("train", {"loss": 1.0})
+    assert data.list_runs(root)[0].metrics["train.loss"] == 1.0
+    cache = data.summary_cache_file(root)
+    assert cache is not None and cache.is_file()
+    assert json.loads(cache.read_text())["runs"]["r_0"]["summary"]["name"] == "r"
+
+    def restart() -> None:  # what a new dashboard process starts from
+        data._SUMMARIES.clear()
+        data._CACHE_LOADED.clear()
+
+    # the cached summary is used while the files' sizes and times are unchanged: a new process opens no
+    # SQLite file (shown here by a change the stat key cannot see, then by one it can)
+    meta = exp.path / "metadata.json"
+    st = meta.stat()
+    text = meta.read_text()
+    meta.write_text(text.replace('"r"', '"q"', 1))
+    os.utime(meta, ns=(st.st_atime_ns, st.st_mtime_ns))
+    restart()
+    assert data.list_runs(root)[0].name == "r"
+    os.utime(meta, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    restart()
+    assert data.list_runs(root)[0].name == "q"
+    # a damaged cache file is ignored; an empty setting turns the cache off
+    cache.write_text("{not json")
+    restart()
+    assert data.list_runs(root)[0].name == "q"
+    monkeypatch.setenv("FIREWORKS_DASHBOARD_CACHE", "")
+    assert data.summary_cache_file(root) is None
+
+
+def test_the_data_modules_import_neither_dash_nor_optuna() -> None:
+    code = (
+        "import sys\n"
+        "from fireworks.dashboard import data, firstpaint, hpo, hpo_optuna, paths, plots, sqlbrowser\n"
+        "print(sorted({m.partition('.')[0] for m in sys.modules} & {'dash', 'optuna', 'flask'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
