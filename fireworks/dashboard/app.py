@@ -456,6 +456,27 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
         return names, (names[0] if names else None), None
 
     @app.callback(
+        Output("sql-live", "data"),
+        Input("live", "n_intervals"),
+        State("sql-db", "value"),
+        State("sql-live", "data"),
+        prevent_initial_call=True,
+    )
+    def sql_live(_: Any, db: str | None, seen: Any) -> Any:
+        # A live tick reaches the table only when its file was written. Were the tick an input of the
+        # page callback, a tick during a slow read (a sort over a million rows) would make Dash drop that
+        # request, and the click that asked for it.
+        if not db:
+            raise PreventUpdate
+        try:
+            stamp = data.db_stamp(safe_path(root, db))
+        except (*_READ_ERRORS, UnsafePathError):
+            raise PreventUpdate from None
+        if stamp == seen:
+            raise PreventUpdate
+        return stamp
+
+    @app.callback(
         Output("sql-grid", "data"),
         Output("sql-grid", "columns"),
         Output("sql-state", "data"),
@@ -472,7 +493,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
         Input("sql-prev", "n_clicks"),
         Input("sql-next", "n_clicks"),
         Input("sql-last", "n_clicks"),
-        Input("live", "n_intervals"),
+        Input("sql-live", "data"),
         State("sql-db", "value"),
         State("sql-state", "data"),
         State("sql-filter-col", "value"),
@@ -509,7 +530,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
         try:
             path = safe_path(root, db)
             stamp = data.db_stamp(path)
-            if trigger == "live" and state.get("stamp") == stamp:
+            if trigger in _TICKS and state.get("stamp") == stamp:
                 raise PreventUpdate  # nothing was written since the page was read
             info = table_info(path, table)
             res = read_page(
@@ -534,7 +555,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
                 layout.error_panel(f"Table {table!r} cannot be read", str(err)),
                 "",
             )
-        if not res.rows and mode in ("after", "before") and trigger != "live":
+        if not res.rows and mode in ("after", "before") and trigger not in _TICKS:
             return (
                 no_update,
                 no_update,
@@ -565,7 +586,7 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
             f"{len(res.rows)} rows{approx} · {'seek' if res.keyset else 'offset'} paging · "
             f"{res.seconds * 1e3:.1f} ms"
         )
-        counted = "" if trigger != "live" else no_update
+        counted = "" if trigger not in _TICKS else no_update
         return (
             res.records(),
             columns,
@@ -604,7 +625,11 @@ def _trigger() -> Any:
     tick) and ``ctx.triggered_id`` is then the first of them: a click taken for a tick would be skipped as
     "nothing changed" and lost."""
     ids = list(ctx.triggered_prop_ids.values())
-    return next((i for i in ids if i != "live"), ids[0] if ids else None)
+    return next((i for i in ids if i not in _TICKS), ids[0] if ids else None)
+
+
+#: the inputs that only say "time passed" (the interval, and the SQL browser's file stamp it updates)
+_TICKS = ("live", "sql-live")
 
 
 def _filter_text(filters: list[list[Any]]) -> str:

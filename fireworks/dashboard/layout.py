@@ -335,6 +335,9 @@ def tables_tab(dbs: list[str]) -> html.Div:
                 page_action="none",
             ),
             dcc.Store(id="sql-state"),
+            dcc.Store(
+                id="sql-live"
+            ),  # the file's stamp, changed by a live tick only when it was written
         ]
     )
 
