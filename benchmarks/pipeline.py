@@ -249,7 +249,7 @@ def _stack_features(stats: dict) -> Callable[[Any], Any]:
     def features(m: Message) -> Message:
         x = m.stack(FEATURES)  # a new [rows, 8] float32 tensor: normalise it in place
         x.sub_(mean).div_(std)
-        return Message({"x": x, "label": m["label"]})
+        return Message({"x": x, "label": m["label"]}, copy=False)  # hand the new columns over
 
     return features
 

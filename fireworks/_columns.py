@@ -48,6 +48,18 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     )
 }
 
+#: Tensor dtypes whose memory numpy can allocate (see :func:`empty_tensor`).
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype] = {
+    d: np.dtype(str(d).removeprefix("torch.").replace("bool", "bool_"))
+    for d in TORCH_DTYPES.values()
+    if d not in (torch.bfloat16, torch.uint16, torch.uint32, torch.uint64)
+}
+#: From this size on a new CPU tensor is allocated by numpy, which asks the kernel for transparent huge
+#: pages (``madvise``) for arrays of 4 MiB and more: filling it then takes one page fault per 2 MiB instead
+#: of one per 4 KiB (torch's allocator asks for nothing, and every large tensor it frees goes back to the
+#: system, so the next one faults again).
+HUGE_BYTES = 1 << 22
+
 
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` → ``"float32"`` (the key of :data:`TORCH_DTYPES`)."""
@@ -99,12 +111,13 @@ def _numpy_dtype_of(dtype: Any) -> Any:
     return None
 
 
-def as_vector(value: Any, name: str) -> Vector:
-    """A new vector column (numpy array or ExtensionArray) that shares no memory with ``value``."""
+def as_vector(value: Any, name: str, copy: bool = True) -> Vector:
+    """A new vector column (numpy array or ExtensionArray) that shares no memory with ``value``; with
+    ``copy=False`` an array (or a Series' array) is used as it is."""
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
             raise ValueError(f"column {name!r} must have one entry per row, but got a 0-d array")
-        return value.copy()
+        return value.copy() if copy else value
     if isinstance(value, torch.Tensor):
         return tensor_to_numpy(value)
     if type(value).__module__.startswith("pyarrow"):
@@ -123,8 +136,8 @@ def as_vector(value: Any, name: str) -> Vector:
             )
         arr = pd.Series(value if isinstance(value, (list, tuple)) else list(value)).array
     if isinstance(arr, NumpyExtensionArray):
-        return arr.to_numpy(copy=True)
-    return arr.copy()
+        return arr.to_numpy(copy=copy)
+    return arr.copy() if copy else arr
 
 
 def tensor_to_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -222,6 +235,35 @@ def take_slice(col: Column, start: int, stop: int) -> Column:
     return col[start:stop].copy()
 
 
+def empty_tensor(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``torch.empty(shape, dtype, device)``; large CPU tensors in numpy's memory (see ``HUGE_BYTES``)."""
+    np_dtype = _NUMPY_DTYPES.get(dtype)
+    if (
+        device.type == "cpu"
+        and np_dtype is not None
+        and np_dtype.itemsize * int(np.prod(shape)) >= HUGE_BYTES
+    ):
+        return torch.from_numpy(np.empty(shape, np_dtype))
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
+def empty_rows(col: Column, rows: int) -> Column | None:
+    """A new, unfilled column of ``rows`` rows with ``col``'s kind, dtype, row shape and device; None for
+    kinds without fixed-width rows to fill in place (extension arrays)."""
+    if isinstance(col, torch.Tensor):
+        return empty_tensor((rows, *col.shape[1:]), col.dtype, col.device)
+    if type(col) is np.ndarray:
+        return np.empty((rows, *col.shape[1:]), col.dtype)
+    return None
+
+
+def same_layout(a: Column, b: Column) -> bool:
+    """Whether rows of ``b`` can be written into ``a`` as they are (same kind, dtype, row shape, device)."""
+    if type(a) is not type(b) or a.dtype != b.dtype or a.shape[1:] != b.shape[1:]:
+        return False
+    return not isinstance(a, torch.Tensor) or a.device == b.device  # type: ignore[union-attr]
+
+
 def concat(name: str, parts: Sequence[Column]) -> Column:
     """One column from several of the same kind, in a single pass (linear in the total size)."""
     kinds = set(map(type, parts))
@@ -232,6 +274,15 @@ def concat(name: str, parts: Sequence[Column]) -> Column:
                 f"convert with to_tensors() or to_vectors() first"
             )
         tensors: list[torch.Tensor] = list(parts)  # type: ignore[arg-type]
+        first_t = tensors[0]
+        if (
+            first_t.is_cpu
+            and not any(t.requires_grad for t in tensors)  # cat(out=) does not record autograd
+            and all(same_layout(first_t, t) for t in tensors)
+        ):
+            rows = sum(int(t.shape[0]) for t in tensors)
+            out = empty_tensor((rows, *first_t.shape[1:]), first_t.dtype, first_t.device)
+            return torch.cat(tensors, out=out)
         try:
             return torch.cat(tensors)
         except RuntimeError as err:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import os
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from typing import IO, TYPE_CHECKING, Any
@@ -12,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
+from pandas.api.extensions import ExtensionArray
 
 from fireworks import _columns as C
 from fireworks._columns import Column
@@ -26,6 +29,9 @@ _INT64 = np.dtype(np.int64)
 _DATA = attrgetter("_data")
 # Parts per block in Message.concat: a block of one-row Messages (about 1.5 KB each) fits in a core's L2 cache.
 _CONCAT_BLOCK = 512
+#: Row slices of at least this many rows share the Message's memory (copy on write, see ``Message``);
+#: shorter ones are copied, which costs less than tracking them. ``fireworks.testing.small_sizes`` lowers it.
+VIEW_ROWS = 64
 
 
 class Message:
@@ -36,6 +42,17 @@ class Message:
     like Python sequences, columns like a dict, and every operation returns a new Message except item
     assignment/deletion, which change it in place. A Message owns its storage: it copies what it is given, and
     results of operations never write through to their source.
+
+    Copy on write: row slices (of ``VIEW_ROWS`` rows or more), column selections (``m[["a", "b"]]``) and
+    ``Message(m)`` share ``m``'s memory instead of copying it, which is the same as a copy as far as anyone
+    can tell: before a Message writes rows in place (``m[rows] = ...``) it copies the columns it shares
+    and has every Message still sharing its own columns copy theirs. (As with numpy views, a small slice kept
+    alive keeps the whole column's memory alive; ``Message.concat([part])`` makes a compact copy.)
+
+    ``Message(data, copy=False)`` takes tensors, arrays and Series as they are instead of copying them: for
+    columns made just now and handed over, such as what a map returns. The Message still copies them
+    before it writes to them itself, but a change made later through the caller's own references would
+    show in it, so hand over only what nothing else will change.
 
     Example:
         >>> import torch
@@ -54,17 +71,23 @@ class Message:
     width; NaN and NA equal themselves, so a Message with missing values equals its own copy.
     """
 
-    __slots__ = ("_data", "_len")
+    # ``_shared``: the columns this Message shares with another, each mapped to a weak reference to the
+    # Message that owns that memory (None: owner gone), or None. ``_views``: id -> weak reference of the
+    # Messages sharing this one's own columns, or None. See ``_own``.
+    __slots__ = ("__weakref__", "_data", "_len", "_shared", "_views")
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, data: Any = None) -> None:
+    def __init__(self, data: Any = None, *, copy: bool = True) -> None:
         self._data: dict[str, Column] = {}
         self._len = 0
+        self._shared: dict[str, weakref.ref[Message] | None] | None = None
+        self._views: dict[int, weakref.ref[Message]] | None = None
         if data is None:
             return
         if isinstance(data, Message):
-            self._data = {k: _copy(v) for k, v in data._data.items()}
+            self._data = dict(data._data)
             self._len = data._len
+            data._share_with(self)
             return
         if isinstance(data, pd.DataFrame):
             built = Message.from_pandas(data)
@@ -87,8 +110,10 @@ class Message:
             listed = ", ".join(f"{n}={k}" for n, k in lengths.items())
             raise ValueError(f"columns must have equal length, but got {listed}")
         n = next(iter(lengths.values())) if lengths else (1 if data else 0)
-        self._data = {name: _build_column(name, value, n) for name, value in data.items()}
+        self._data = {name: _build_column(name, value, n, copy) for name, value in data.items()}
         self._len = n
+        if not copy:  # what may be the caller's memory is copied before the Message writes to it
+            self._shared = {k: None for k, v in data.items() if _may_share(v)}
 
     @classmethod
     def _from_columns(cls, data: dict[str, Column], n: int) -> Message:
@@ -96,7 +121,85 @@ class Message:
         m = object.__new__(cls)
         m._data = data
         m._len = n if data else 0
+        m._shared = m._views = None
         return m
+
+    # --- copy on write ---------------------------------------------------------------------------------
+
+    def _view(self, data: dict[str, Column], n: int) -> Message:
+        """A Message over ``data``: views of this Message's same-named columns (copy on write)."""
+        out = Message._from_columns(data, n)
+        self._share_with(out)
+        return out
+
+    def _share_with(self, other: Message) -> None:
+        """Record that ``other``'s columns are views of this Message's same-named columns."""
+        shared = self._shared or {}
+        mine: weakref.ref[Message] | None = None
+        owners: dict[str, weakref.ref[Message] | None] = {}
+        for k in other._data:
+            if k in shared:  # memory this Message shares in turn: the owner is the same
+                owners[k] = shared[k]
+            else:
+                owners[k] = mine = mine or weakref.ref(self)
+        other._shared = owners
+        other._register()
+
+    def _sharing(self, data: dict[str, Column], n: int) -> Message:
+        """A Message over ``data``, columns made from this Message's same-named columns without a copy, where
+        this Message is private to the caller (a pass's window) and never written: the new Message shares
+        only what this one shares."""
+        out = Message._from_columns(data, n)
+        if self._shared:
+            owners = {k: self._shared[k] for k in data if k in self._shared}
+            if owners:
+                out._shared = owners
+                out._register()
+        return out
+
+    def _register(self) -> None:
+        """Have the live owners of this Message's shared columns know of it."""
+        assert self._shared is not None
+        seen: set[int] = set()
+        for ref in self._shared.values():
+            owner = None if ref is None else ref()
+            if owner is None or id(owner) in seen:
+                continue
+            seen.add(id(owner))
+            views = owner._views
+            if views is None:
+                views = owner._views = {}
+            key = id(self)
+
+            def gone(r: weakref.ref[Message], views: dict = views, key: int = key) -> None:
+                if views.get(key) is r:
+                    del views[key]
+
+            views[key] = weakref.ref(self, gone)
+
+    def _own(self) -> None:
+        """Before an in-place write: copy the columns this Message shares, and have every live Message that
+        shares this one's columns copy them, so that the write shows nowhere else."""
+        self._unshare()
+        views, self._views = self._views, None
+        if views:
+            for ref in views.copy().values():  # (a view dying now removes itself from ``views``)
+                view = ref()
+                if view is not None:
+                    view._unshare()
+
+    def _unshare(self) -> None:
+        shared, self._shared = self._shared, None
+        if shared:
+            for k in shared:
+                if k in self._data:
+                    self._data[k] = _copy(self._data[k])
+
+    def _owned(self, names: Iterable[str]) -> None:
+        """Columns ``names`` were just replaced by memory this Message owns."""
+        if self._shared:
+            for k in names:
+                self._shared.pop(k, None)
 
     # --- shape and columns -------------------------------------------------------------------------------
 
@@ -152,7 +255,7 @@ class Message:
             return _column_value(key, col)  # type: ignore[arg-type]
         if _is_names(key):
             self._check_columns(key)
-            return Message._from_columns({k: _copy(self._data[k]) for k in key}, self._len)
+            return self._view({k: self._data[k] for k in key}, self._len)
         rows = C.row_index(key, self._len)
         if isinstance(rows, int):
             return self._slice(rows, rows + 1)
@@ -163,6 +266,8 @@ class Message:
         return self._take(rows)
 
     def _slice(self, start: int, stop: int) -> Message:
+        if stop - start >= VIEW_ROWS:
+            return self._view({k: v[start:stop] for k, v in self._data.items()}, stop - start)
         return Message._from_columns(
             {k: C.take_slice(v, start, stop) for k, v in self._data.items()}, stop - start
         )
@@ -212,7 +317,11 @@ class Message:
                 raise ValueError(
                     f"new columns must have {self._len} rows like the Message, but got {other._len}"
                 )
-            self._data.update(other._data if other is not value else Message(other)._data)
+            fresh = (
+                other._data if other is not value else {k: _copy(v) for k, v in other._data.items()}
+            )
+            self._data.update(fresh)
+            self._owned(fresh)
             self._len = other._len
             return
         self._set_rows(key, value)
@@ -228,6 +337,7 @@ class Message:
                 )
             col = _build_column(name, value, n)
         self._data[name] = col
+        self._owned([name])
         self._len = C.column_length(col)
 
     def _set_rows(self, key: Any, value: Any) -> None:
@@ -249,6 +359,7 @@ class Message:
             rows = slice(rows, rows + 1, 1)
         elif isinstance(rows, slice) and rows.step < 0:
             rows = C.rows_as_array(rows)
+        self._own()  # the writes below may be in place
         if self._write_same_kind(rows, other):
             return
         updated: dict[str, Column] = {}
@@ -303,6 +414,7 @@ class Message:
             self._check_columns(names)
             for n in names:
                 del self._data[n]
+            self._owned(names)
             if not self._data:
                 self._len = 0
             return
@@ -312,6 +424,7 @@ class Message:
         keep[C.rows_as_array(rows)] = False
         kept = self._take(np.flatnonzero(keep))
         self._data, self._len = kept._data, kept._len
+        self._shared = None
 
     # --- combining -------------------------------------------------------------------------------------
 
@@ -363,6 +476,53 @@ class Message:
         else:
             data = {name: C.concat(name, [b[j] for b in joined]) for j, name in enumerate(names)}
         return Message._from_columns(data, _rows_of(data))
+
+    @staticmethod
+    def _join(parts: Iterable[Message], rows: int) -> Message:
+        """``Message.concat(list(parts))`` for parts expected to hold ``rows`` rows in all, made as they come.
+
+        Each column is allocated once and each part copied into it as soon as it arrives, so a part's
+        memory is free for the next one (instead of all parts living until the end, then a second copy).
+        Anything ``concat`` would treat otherwise (a column without fixed-width rows, a part whose columns
+        differ, more rows than expected) hands the rest to ``concat``, which gives the same result.
+        """
+        it = iter(parts)
+        done: list[
+            Message
+        ] = []  # parts before the first with columns, and the filled columns at the end
+        first: Message | None = None
+        for part in it:
+            done.append(part)
+            if part._data:
+                first = part
+                break
+        if first is None or first._len > rows:
+            return Message.concat([*done, *it])
+        columns: dict[str, Any] = {}
+        for k, v in first._data.items():
+            columns[k] = C.empty_rows(v, rows)
+            if columns[k] is None:
+                return Message.concat([*done, *it])
+        filled = 0
+
+        def prefix() -> Message:
+            return Message._from_columns({k: v[:filled] for k, v in columns.items()}, filled)
+
+        for part in itertools.chain([first], it):
+            data = part._data
+            if not data:
+                continue
+            n = part._len
+            if (
+                data.keys() != columns.keys()
+                or filled + n > rows
+                or not all(C.same_layout(columns[k], v) for k, v in data.items())
+            ):
+                return Message.concat([prefix(), part, *it])
+            for k, v in data.items():
+                columns[k][filled : filled + n] = v
+            filled += n
+        return prefix() if filled < rows else Message._from_columns(columns, rows)
 
     def merge(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:
         """Column union of two Messages of equal length; ``other``'s columns win on name clashes."""
@@ -417,7 +577,9 @@ class Message:
                     if explicit:
                         raise
             data[k] = _copy(v) if copy else v
-        return Message._from_columns(data, self._len)
+        return (
+            self._sharing(data, self._len) if not copy else Message._from_columns(data, self._len)
+        )
 
     @property
     def nbytes(self) -> int:
@@ -463,7 +625,7 @@ class Message:
             dtype = parts[0].dtype
             for p in parts[1:]:
                 dtype = torch.promote_types(dtype, p.dtype)
-        out = torch.empty((self._len, len(parts)), dtype=dtype, device=parts[0].device)
+        out = C.empty_tensor((self._len, len(parts)), dtype, parts[0].device)
         for j, p in enumerate(parts):
             if isinstance(p, _NumpyColumn) and dtype != torch.bfloat16:
                 out.numpy()[:, j] = p.array
@@ -630,16 +792,25 @@ class _NumpyColumn:
         return torch.from_numpy(np.array(self.array))
 
 
-def _build_column(name: str, value: Any, n: int) -> Column:
+def _build_column(name: str, value: Any, n: int, copy: bool = True) -> Column:
     if isinstance(value, torch.Tensor):
         if value.ndim == 0:
             return value.expand(n).clone()
-        return value.clone()
+        return value.clone() if copy else value
     if C.is_scalar(value):
         if isinstance(value, np.ndarray):
             value = value.item()
         return C.as_vector(pd.Series([value] * n), name)
-    return C.as_vector(value, name)
+    return C.as_vector(value, name, copy=copy)
+
+
+def _may_share(value: Any) -> bool:
+    """Whether ``Message(..., copy=False)`` may keep ``value``'s memory as a column."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return value.ndim > 0
+    return isinstance(value, (pd.Series, pd.Index, ExtensionArray)) or type(
+        value
+    ).__module__.startswith("pyarrow")
 
 
 def _copy(col: Column) -> Column:

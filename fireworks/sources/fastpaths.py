@@ -56,8 +56,10 @@ def split_windows(windows: Windows) -> Iterator[Message]:
         names = list(window._data)
         sizes = _split_sizes(bounds, len(window))
         pieces = [_cut(column, bounds, sizes) for column in window._data.values()]
+        # a window may share memory with a Message outside the pass (copy on write): its batches too
+        make = window._sharing if window._shared else from_columns
         for (a, b), cut in zip(bounds, zip(*pieces) if pieces else [()] * len(bounds)):
-            yield from_columns(dict(zip(names, cut)), b - a)
+            yield make(dict(zip(names, cut)), b - a)
 
 
 def _split_sizes(bounds: list[tuple[int, int]], rows: int) -> list[int] | None:

@@ -344,7 +344,10 @@ def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     state = np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0]
     generator.manual_seed(int(state))
     dtype = torch.int32 if n < 2**31 else torch.int64
-    return torch.randperm(n, generator=generator, dtype=dtype).numpy()
+    from fireworks._columns import empty_tensor
+
+    out = empty_tensor((n,), dtype, torch.device("cpu"))  # huge pages for a large permutation
+    return torch.randperm(n, generator=generator, dtype=dtype, out=out).numpy()
 
 
 def _in_memory(node: Source) -> bool:
@@ -464,8 +467,11 @@ class ShufflerSource(SeededEpochs, Source):
         inp = self._input
         n = len(inp)
         step = max(1, sizes.copy_rows)
-        parts = [take(inp, slice(a, min(a + step, n))) for a in range(0, n, step)]
-        return parts[0] if len(parts) == 1 else _message_type().concat(parts)
+        if n <= step:
+            return take(inp, slice(0, n))
+        # each block is copied into columns allocated once, then freed for the next to reuse
+        blocks = (take(inp, slice(a, min(a + step, n))) for a in range(0, n, step))
+        return _message_type()._join(blocks, n)
 
     def _hint_after(self, stop: int, width: int) -> None:
         perm = self.permutation()

@@ -37,12 +37,20 @@ Make = Callable[[], Source]
 
 @contextlib.contextmanager
 def small_sizes(
-    block_rows: int = 3, window_rows: int = 5, max_lag: int = 2, copy_rows: int = 4
+    block_rows: int = 3,
+    window_rows: int = 5,
+    max_lag: int = 2,
+    copy_rows: int = 4,
+    view_rows: int = 2,
 ) -> Iterator[None]:
     """Within the block, the core reads ``block_rows`` rows per block, ``window_rows`` rows per window of
     batches, lets a fan-out reader lag ``max_lag`` items and copies a shuffler's input ``copy_rows`` rows
-    per call: tiny sizes, so that tests on tens of rows cross every boundary."""
+    per call, and Message row slices of ``view_rows`` rows or more share memory (copy on write): tiny
+    sizes, so that tests on tens of rows cross every boundary."""
+    from fireworks import message
+
     old = dict(vars(plan.sizes))
+    old_view_rows, message.VIEW_ROWS = message.VIEW_ROWS, view_rows
     plan.sizes.block_rows, plan.sizes.window_rows, plan.sizes.max_lag = (
         block_rows,
         window_rows,
@@ -53,6 +61,7 @@ def small_sizes(
         yield
     finally:
         vars(plan.sizes).update(old)
+        message.VIEW_ROWS = old_view_rows
 
 
 def drain(src: Source) -> list[Message]:
