@@ -346,7 +346,10 @@ SLOW = {
 
 
 def _rows_in(batch: Any) -> int:
-    if isinstance(batch, list):
+    """The rows of a batch, counted the container's own way: ``len`` of a list or a Message (reading a
+    Message's column would copy it, work the dicts of the other contenders do not do), the label's length
+    in a dict."""
+    if isinstance(batch, list) or hasattr(batch, "columns"):
         return len(batch)
     return int(batch["label"].shape[0])
 
