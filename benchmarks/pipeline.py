@@ -366,6 +366,8 @@ def run_one(name: str, path: str, stats: dict) -> dict[str, Any]:
         "pyarrow.parquet",
         "fireworks.message",
         "fireworks.sources",
+        "fireworks.sources.fastpaths",  # (imported on first use inside the library)
+        "fireworks._message_io",
         *WARM.get(name, []),
     ]:
         importlib.import_module(module)
