@@ -30,14 +30,17 @@ _EVICT_BYTES = 256 * 2**20  # larger than the last-level cache of any CPU these 
 _evict_buffer: Any = None
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Standard flags: ``--quick`` (a small smoke run) and ``--repeat N``; ``args.repeat`` is set for you."""
+def parse_args(
+    description: str, argv: Sequence[str] | None = None, quick_repeat: int = 3
+) -> argparse.Namespace:
+    """Standard flags: ``--quick`` (a small smoke run) and ``--repeat N``; ``args.repeat`` is set for you
+    (``quick_repeat`` with ``--quick``, else 9)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (smoke run)")
     parser.add_argument("--repeat", type=int, default=None, help="timed repeats per case (median)")
     args = parser.parse_args(argv)
     if args.repeat is None:
-        args.repeat = 3 if args.quick else 9
+        args.repeat = quick_repeat if args.quick else 9
     return args
 
 

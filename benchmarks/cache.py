@@ -250,7 +250,7 @@ def main() -> int:
     )
 
     # 3
-    n_epoch = 4096 if quick else 16384
+    n_epoch = 1024 if quick else 16384
     step = 0.003
     runs: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(1 if quick else 3):  # interleaved, so both see the same machine load

@@ -15,6 +15,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -362,15 +363,29 @@ def _runs_callbacks(app: dash.Dash, root: str) -> None:
         Output("runs-stamp", "data"),
         Input("runs-search", "value"),
         Input("runs-status", "value"),
-        Input("live", "n_intervals"),
+        Input("runs-live", "data"),
         State("runs-stamp", "data"),
         prevent_initial_call=True,  # the page's layout holds the table already
     )
-    def runs(search: str | None, status: str | None, _n: Any, old_stamp: str | None) -> Any:
+    def runs(search: str | None, status: str | None, _live: Any, old_stamp: str | None) -> Any:
         table = _runs_table(root, search or "", status)
         if table["stamp"] is not None and table["stamp"] == old_stamp:
             raise PreventUpdate  # nothing changed: the table is not sent again
         return table["rows"], table["columns"], table["count"], table["error"], table["stamp"]
+
+    _live_store(
+        app,
+        "runs-live",
+        lambda search, status: _runs_table(root, search or "", status)["stamp"],
+        State("runs-search", "value"),
+        State("runs-status", "value"),
+    )
+    _live_store(
+        app,
+        "compare-live",
+        lambda selected: _runs_stamp(root, selected or []),
+        State("runs-grid", "selected_row_ids"),
+    )
 
     @app.callback(
         Output("compare-plot", "children"),
@@ -388,10 +403,10 @@ def _runs_callbacks(app: dash.Dash, root: str) -> None:
         Output("compare-grid", "columns"),
         Output("compare-metric", "options"),
         Input("runs-grid", "selected_row_ids"),
-        Input("live", "n_intervals"),
+        Input("compare-live", "data"),
         prevent_initial_call=True,
     )
-    def compare(selected: list[str] | None, _n: Any) -> Any:
+    def compare(selected: list[str] | None, _live: Any) -> Any:
         chosen = []
         for run_id in selected or []:
             with contextlib.suppress(ValueError, OSError):  # a run deleted since it was ticked
@@ -406,9 +421,9 @@ def _runs_callbacks(app: dash.Dash, root: str) -> None:
         Output("compare-graph", "figure"),
         Input("compare-metric", "value"),
         Input("runs-grid", "selected_row_ids"),
-        Input("live", "n_intervals"),
+        Input("compare-live", "data"),
     )
-    def overlay(metric: str | None, selected: list[str] | None, _n: Any) -> Any:
+    def overlay(metric: str | None, selected: list[str] | None, _live: Any) -> Any:
         if not metric or not selected:
             return {"data": [], "layout": {"template": "plotly_white"}}
         table, _, column = metric.partition(".")
@@ -421,6 +436,49 @@ def _runs_callbacks(app: dash.Dash, root: str) -> None:
                 continue
             curves.append((run_id, cols["step"], cols[column]))
         return _resolve(plots.overlay_figure(curves, "step", metric))
+
+
+def _live_store(app: dash.Dash, store: str, stamp: Callable[..., Any], *states: State) -> None:
+    """Let the live tick update the store ``store`` only when ``stamp(*states)`` changed.
+
+    The views that refresh live take the store as their input, never the tick itself: were the tick an
+    input of a slow callback, a tick landing during it (a sort over a million rows, a plot of a long log)
+    would make Dash drop that callback's response, and the click or choice that asked for it."""
+
+    @app.callback(
+        Output(store, "data"),
+        Input("live", "n_intervals"),
+        *states,
+        State(store, "data"),
+        prevent_initial_call=True,
+    )
+    def tick(_n: Any, *values: Any) -> Any:
+        *args, seen = values
+        try:
+            now = stamp(*args)
+        except (*_READ_ERRORS, UnsafePathError):
+            raise PreventUpdate from None
+        if now is None or now == seen:
+            raise PreventUpdate
+        return now
+
+
+def _db_stamp(root: str, db: str | None) -> str | None:
+    """The stamp of the run database ``db`` (a path under ``root``), or None without one."""
+    return data.db_stamp(safe_path(root, db)) if db else None
+
+
+def _runs_stamp(root: str, run_ids: list[str]) -> str:
+    """A stamp of what the compare views read from the runs ``run_ids``: their files and status."""
+    parts: list[list[Any]] = []
+    for run_id in run_ids:
+        try:
+            run = safe_path(root, run_id)
+            summary = data.summarise_run(root, run)
+            parts.append([run_id, data.db_stamp(run / data.LOGS_DB), summary.status])
+        except (ValueError, OSError):  # a run deleted since it was ticked
+            parts.append([run_id, None, None])
+    return hashlib.sha1(json.dumps(parts, default=str).encode(), usedforsecurity=False).hexdigest()
 
 
 def _resolve(figure: dict[str, Any]) -> dict[str, Any]:
@@ -455,26 +513,8 @@ def _sql_callbacks(app: dash.Dash, root: str) -> None:
         names = [t.name for t in found["tables"]]
         return names, (names[0] if names else None), None
 
-    @app.callback(
-        Output("sql-live", "data"),
-        Input("live", "n_intervals"),
-        State("sql-db", "value"),
-        State("sql-live", "data"),
-        prevent_initial_call=True,
-    )
-    def sql_live(_: Any, db: str | None, seen: Any) -> Any:
-        # A live tick reaches the table only when its file was written. Were the tick an input of the
-        # page callback, a tick during a slow read (a sort over a million rows) would make Dash drop that
-        # request, and the click that asked for it.
-        if not db:
-            raise PreventUpdate
-        try:
-            stamp = data.db_stamp(safe_path(root, db))
-        except (*_READ_ERRORS, UnsafePathError):
-            raise PreventUpdate from None
-        if stamp == seen:
-            raise PreventUpdate
-        return stamp
+    # A live tick reaches the table only when its file was written (see _live_store).
+    _live_store(app, "sql-live", lambda db: _db_stamp(root, db), State("sql-db", "value"))
 
     @app.callback(
         Output("sql-grid", "data"),
@@ -628,8 +668,9 @@ def _trigger() -> Any:
     return next((i for i in ids if i not in _TICKS), ids[0] if ids else None)
 
 
-#: the inputs that only say "time passed" (the interval, and the SQL browser's file stamp it updates)
-_TICKS = ("live", "sql-live")
+#: the inputs that only say "time passed": the interval, and the stores it updates when what a view reads
+#: changed (see _live_store)
+_TICKS = ("live", "sql-live", "runs-live", "compare-live", "plot-live", "hpo-live")
 
 
 def _filter_text(filters: list[list[Any]]) -> str:
@@ -643,6 +684,8 @@ def _filter_text(filters: list[list[Any]]) -> str:
 
 
 def _plot_callbacks(app: dash.Dash, root: str) -> None:
+    _live_store(app, "plot-live", lambda db: _db_stamp(root, db), State("plot-db", "value"))
+
     @app.callback(Output("plot-table", "options"), Input("plot-db", "value"))
     def plot_tables(db: str | None) -> Any:
         return _table_names(root, db)
@@ -685,7 +728,7 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
         Output("plot-error", "children"),
         Output("plot-stamp", "data"),
         *controls,
-        Input("live", "n_intervals"),
+        Input("plot-live", "data"),
         State("plot-stamp", "data"),
     )
     def draw(*values: Any) -> Any:
@@ -694,7 +737,7 @@ def _plot_callbacks(app: dash.Dash, root: str) -> None:
             return {"data": [], "layout": {"template": "plotly_white"}}, None, None
         try:
             stamp = data.db_stamp(safe_path(root, spec["database"]))
-            if _trigger() == "live" and stamp == values[-1]:
+            if _trigger() in _TICKS and stamp == values[-1]:
                 raise PreventUpdate
             spec = plots.check_spec(spec)
             cols = read_columns(
@@ -817,6 +860,7 @@ def _spec(
 
 
 def _hpo_callbacks(app: dash.Dash, root: str) -> None:
+    _live_store(app, "hpo-live", lambda db: _db_stamp(root, db), State("hpo-db", "data"))
 
     @app.callback(
         Output("hpo-study", "options"),
@@ -846,7 +890,7 @@ def _hpo_callbacks(app: dash.Dash, root: str) -> None:
         Input("hpo-study", "value"),
         Input("hpo-metric", "value"),
         Input("hpo-direction", "value"),
-        Input("live", "n_intervals"),
+        Input("hpo-live", "data"),
         State("hpo-db", "data"),
         State("hpo-stamp", "data"),
     )
@@ -859,7 +903,7 @@ def _hpo_callbacks(app: dash.Dash, root: str) -> None:
         old_stamp: Any,
     ) -> Any:
         stamp = data.db_stamp(safe_path(root, db))
-        if _trigger() == "live" and stamp == old_stamp:
+        if _trigger() in _TICKS and stamp == old_stamp:
             raise PreventUpdate
         return (*_hpo_views(root, db, study, metric, direction), stamp)
 

@@ -167,16 +167,20 @@ def _stat_key(run: Path) -> tuple[Any, ...]:
     return tuple(key)
 
 
-def db_stamp(path: str | os.PathLike[str]) -> list[Any]:
-    """(mtime, size) of an SQLite file and its WAL: when it is unchanged, a live refresh can skip the read."""
-    out: list[Any] = []
+def db_stamp(path: str | os.PathLike[str]) -> str:
+    """(mtime, size) of an SQLite file and its WAL: when it is unchanged, a live refresh can skip the read.
+
+    A string, because the stamp makes a round trip through the browser: as JSON numbers, nanosecond mtimes
+    (about 1.8e18, above 2**53) come back rounded, and the stamp would never equal a fresh one again.
+    """
+    out: list[str] = []
     for suffix in ("", "-wal"):
         try:
             st = os.stat(f"{os.fspath(path)}{suffix}")
-            out.append([st.st_mtime_ns, st.st_size])
+            out.append(f"{st.st_mtime_ns}:{st.st_size}")
         except OSError:
-            out.append(None)
-    return out
+            out.append("-")
+    return " ".join(out)
 
 
 def _newest_write(key: tuple[Any, ...]) -> float:

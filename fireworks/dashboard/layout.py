@@ -118,6 +118,9 @@ def runs_page(table: dict[str, Any]) -> html.Div:
             ),
             html.Div(table["error"], id="runs-error"),
             dcc.Store(id="runs-stamp", data=table["stamp"]),
+            # stamps changed by a live tick only when what the runs table / the comparison reads changed
+            dcc.Store(id="runs-live", data=table["stamp"]),
+            dcc.Store(id="compare-live"),
             grid(
                 "runs-grid",
                 row_selectable="multi",
@@ -461,6 +464,9 @@ def plots_tab(root: str, run_id: str, dbs: list[str]) -> html.Div:
             ),
             html.Div(id="plot-error"),
             dcc.Store(id="plot-stamp"),
+            dcc.Store(
+                id="plot-live"
+            ),  # the file's stamp, changed by a live tick only when it was written
             dcc.Graph(
                 id="plot-graph",
                 figure={"data": [], "layout": {"template": "plotly_white"}},
@@ -476,6 +482,9 @@ def hpo_tab(factory_db: str) -> html.Div:
         [
             dcc.Store(id="hpo-db", data=factory_db),
             dcc.Store(id="hpo-stamp"),
+            dcc.Store(
+                id="hpo-live"
+            ),  # the file's stamp, changed by a live tick only when it was written
             html.Div(
                 [
                     dcc.Dropdown(

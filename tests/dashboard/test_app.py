@@ -128,3 +128,41 @@ def test_the_page_loads_the_regenerator_runtime_instead_of_the_whole_polyfill(ro
     page = create_app(root).server.test_client().get("/").get_data(as_text=True)
     assert "polyfill@" not in page and "regeneratorRuntime" in page
     assert page.count("<script defer src=") >= 8  # react, react-dom, the renderer, the components
+
+
+def test_the_live_tick_feeds_only_stamp_stores(root: Path) -> None:
+    # A tick landing while a slow callback runs makes Dash drop that callback's response, and the click or
+    # choice behind it: so the tick updates only small stores, each changed when what its view reads changed.
+    app = create_app(root)
+    fed = {}
+    for key, spec in app.callback_map.items():
+        if any(i["id"] == "live" for i in spec["inputs"]):
+            fed[key] = [o.strip(".") for o in key.split("..") if o.strip(".")]
+    assert fed, "no callback takes the live tick"
+    for outputs in fed.values():
+        assert len(outputs) == 1 and outputs[0].endswith("-live.data"), outputs
+    stores = {outputs[0].split(".")[0] for outputs in fed.values()}
+    assert {"runs-live", "compare-live", "sql-live", "plot-live", "hpo-live"} <= stores
+
+
+def test_a_live_stamp_survives_the_round_trip_through_the_browser(tmp_path: Path) -> None:
+    # the browser holds JSON numbers as doubles: a stamp of nanosecond mtimes (above 2**53) came back rounded,
+    # never equal to a fresh one, so every live tick re-read the page (a sort over a million rows) and
+    # made Dash drop the clicks that landed meanwhile
+    from fireworks.dashboard.data import db_stamp
+
+    db = tmp_path / "logs.sqlite"
+    db.write_bytes(b"")
+    os.utime(db, ns=(1_795_674_773_653_929_164, 1_795_674_773_653_929_164))
+
+    def as_the_browser_sends_it(value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, (int, list, str, type(None))):
+            return value
+        if isinstance(value, int):
+            return float(value)
+        if isinstance(value, list):
+            return [as_the_browser_sends_it(v) for v in value]
+        return value
+
+    stamp = db_stamp(db)
+    assert as_the_browser_sends_it(json.loads(json.dumps(stamp))) == db_stamp(db)
