@@ -218,3 +218,13 @@ def test_large_columns_are_joined_into_memory_numpy_allocated() -> None:
     joined = Message.concat(parts)
     assert joined["x"].shape == (900_000, 2) and joined["x"].dtype == torch.float32
     assert torch.equal(joined["x"][::300_000, 0], torch.tensor([0.0, 1.0, 2.0]))
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "str", "int64[pyarrow]"])
+def test_joined_arrow_columns_are_one_chunk(dtype: str) -> None:
+    """Joining Arrow-backed parts gives one chunk (pyarrow's take over many chunks joins them on every call)."""
+    values = [None if k % 5 == 0 else (k if "int" in dtype else f"v{k}") for k in range(40)]
+    m = Message({"c": pd.array(values, dtype=dtype)})
+    joined = Message.concat([m[0:7], m[7:30], m[30:40]])
+    assert joined == m and joined.dtypes == m.dtypes
+    assert joined._data["c"].__arrow_array__().num_chunks == 1
