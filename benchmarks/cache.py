@@ -104,16 +104,20 @@ def per_row_peer(n: int, repeat: int) -> tuple[float, float]:
 class SlowSource(Source):
     """A random-access upstream with a fixed latency per call and a cost per row (a remote store)."""
 
+    _fast_paths = frozenset({"blocks"})  # __getitem__ takes every index form: one call per request
+
     def __init__(self, n: int, per_call: float, per_row: float = 0.0) -> None:
         super().__init__()
         self.n, self.per_call, self.per_row = n, per_call, per_row
         self.data = torch.randn(n, DIM)
+        self.calls = 0
 
     def __len__(self) -> int:
         return self.n
 
     def __getitem__(self, index):
         idx = index_to_array(normalize_index(index, self.n))
+        self.calls += 1
         time.sleep(self.per_call + self.per_row * len(idx))
         return Message({"x": self.data[torch.from_numpy(idx)], "id": idx.copy()})
 
@@ -146,6 +150,9 @@ def epoch(n: int, prefetch: bool, step: float) -> float:
     elapsed = time.perf_counter() - start
     cached.close()
     assert seen == n
+    # the cache must read its upstream in blocks: one call per row (a Source not granted "blocks") would
+    # make this case measure the upstream's latency instead
+    assert up.calls <= n // 32, f"{up.calls} upstream calls for {n} rows"
     return elapsed
 
 
