@@ -84,6 +84,9 @@ class _Prefetcher:
         self.budget = budget
         self.chunk = chunk
         self.hints: deque[list[int]] = deque()
+        # rows fetched or asked for in this pass: a hint for one of them again is stale (its row has been
+        # used, and may have left the cache since), so it is never fetched a second time
+        self.done: np.ndarray = np.zeros(0, dtype=bool)
         self.staged: OrderedDict[int, tuple[Any, int]] = OrderedDict()
         self.inflight: set[int] = set()
         self.errors: dict[int, BaseException] = {}
@@ -96,6 +99,10 @@ class _Prefetcher:
     def add(self, index: np.ndarray) -> None:
         if self.closed:
             return
+        if index.size and int(index.max()) >= self.done.shape[0]:
+            grown = np.zeros(int(index.max()) + 1, dtype=bool)
+            grown[: self.done.shape[0]] = self.done
+            self.done = grown
         self.hints.append(index.tolist())
         if self.thread is None or not self.thread.is_alive():
             self.thread = threading.Thread(
@@ -104,8 +111,13 @@ class _Prefetcher:
             self.thread.start()
         self.cond.notify_all()
 
+    def asked(self, rows: np.ndarray) -> None:
+        """The consumer asked for ``rows``: hints for them from now on are stale."""
+        self.done[rows[rows < self.done.shape[0]]] = True
+
     def clear(self) -> None:
         self.hints.clear()
+        self.done[:] = False
         self.staged.clear()
         self.errors.clear()
         self.cond.notify_all()
@@ -116,14 +128,23 @@ class _Prefetcher:
         out: list[int] = []
         seen: set[int] = set()
         cache, staged, inflight, errors = self.cache, self.staged, self.inflight, self.errors
+        done = self.done
         while self.hints and len(out) < want:
             head = self.hints[0]
             take = 0
             for k in head:
                 take += 1
-                if k in seen or k in cache or k in staged or k in inflight or k in errors:
+                if (
+                    done[k]
+                    or k in seen
+                    or k in cache
+                    or k in staged
+                    or k in inflight
+                    or k in errors
+                ):
                     continue
                 seen.add(k)
+                done[k] = True
                 out.append(k)
                 if len(out) == want:
                     break
@@ -309,6 +330,8 @@ class CachingSource(Source):
         uniq = np.unique(rows)
         pf = self._prefetcher
         with self._cond:
+            if pf is not None:
+                pf.asked(uniq)
             while True:
                 present = cache.contains(uniq)
                 if pf is None or present.all():

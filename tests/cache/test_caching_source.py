@@ -186,6 +186,29 @@ def test_prefetch_is_bounded_and_never_evicts_cached_rows() -> None:
     src.close()
 
 
+def test_a_stale_hint_never_fetches_a_row_again() -> None:
+    """A hint for rows already asked for in this pass (used, and evicted since) is stale: fetching them again
+    would fill the staging area with rows nobody will ask for (a shuffled epoch over a cache smaller than
+    the data fetched a quarter of its rows twice)."""
+    up = Counting(1000)
+    src = CachingSource(up, 8, prefetch_chunk=4)
+    src._hint(np.arange(100, 104))  # a pass hints before it asks (a shuffler, at its start)
+    wait_for(lambda: src.stats["prefetched"] == 4)
+    src[np.arange(0, 8)]
+    src[np.arange(8, 16)]  # rows 0-7 leave the cache
+    calls = len(up.calls)
+    src._hint(np.arange(0, 4))  # stale
+    src._hint(np.arange(200, 204))
+    wait_for(lambda: src.stats["prefetched"] >= 8)
+    time.sleep(0.05)
+    assert src.stats["prefetched"] == 8
+    assert not any(k < 8 for call in up.calls[calls:] for k in call)
+    src._new_pass()  # a new pass: the same rows may be fetched again
+    src._hint(np.arange(0, 4))
+    wait_for(lambda: src.stats["prefetched"] == 12)
+    src.close()
+
+
 def test_prefetch_errors_surface_on_the_access_that_needs_them() -> None:
     up = Counting(100, fail={42})
     src = CachingSource(up, 50, prefetch_chunk=10)
