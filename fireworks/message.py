@@ -481,32 +481,41 @@ class Message:
     def _join(parts: Iterable[Message], rows: int) -> Message:
         """``Message.concat(list(parts))`` for parts expected to hold ``rows`` rows in all, made as they come.
 
-        Each column is allocated once and each part copied into it as soon as it arrives, so a part's
-        memory is free for the next one (instead of all parts living until the end, then a second copy).
-        Anything ``concat`` would treat otherwise (a column without fixed-width rows, a part whose columns
-        differ, more rows than expected) hands the rest to ``concat``, which gives the same result.
+        Each fixed-width column (tensor, numpy array) is allocated once and each part copied into it as soon
+        as it arrives, so a part's memory is free for the next one (instead of all parts living until the
+        end, then a second copy); other columns (strings, extension arrays) are joined at the end. Anything
+        ``concat`` would treat otherwise (a part whose columns or dtypes differ, more rows than expected)
+        hands the rest to ``concat``, which gives the same result.
         """
         it = iter(parts)
-        done: list[
-            Message
-        ] = []  # parts before the first with columns, and the filled columns at the end
+        skipped: list[Message] = []  # parts without columns before the first with some
         first: Message | None = None
         for part in it:
-            done.append(part)
             if part._data:
                 first = part
                 break
+            skipped.append(part)
         if first is None or first._len > rows:
-            return Message.concat([*done, *it])
-        columns: dict[str, Any] = {}
+            return Message.concat([*skipped, *([first] if first else []), *it])
+        names = list(first._data)
+        filled_cols: dict[str, Any] = {}  # filled in place
+        pieces: dict[str, list[Any]] = {}  # joined at the end
         for k, v in first._data.items():
-            columns[k] = C.empty_rows(v, rows)
-            if columns[k] is None:
-                return Message.concat([*done, *it])
+            buf = C.empty_rows(v, rows)
+            if buf is None:
+                pieces[k] = []
+            else:
+                filled_cols[k] = buf
         filled = 0
 
-        def prefix() -> Message:
-            return Message._from_columns({k: v[:filled] for k, v in columns.items()}, filled)
+        def so_far() -> Message:
+            data = {
+                k: filled_cols[k][:filled]
+                if k in filled_cols
+                else C.concat(k, pieces[k] or [first._data[k][:0]])
+                for k in names
+            }
+            return Message._from_columns(data, filled)
 
         for part in itertools.chain([first], it):
             data = part._data
@@ -514,15 +523,20 @@ class Message:
                 continue
             n = part._len
             if (
-                data.keys() != columns.keys()
+                data.keys() != first._data.keys()
                 or filled + n > rows
-                or not all(C.same_layout(columns[k], v) for k, v in data.items())
+                or not all(C.same_layout(filled_cols[k], data[k]) for k in filled_cols)
+                or not all(_same_kind(first._data[k], data[k]) for k in pieces)
             ):
-                return Message.concat([prefix(), part, *it])
-            for k, v in data.items():
-                columns[k][filled : filled + n] = v
+                return Message.concat([so_far(), part, *it])
+            for k, buf in filled_cols.items():
+                buf[filled : filled + n] = data[k]
+            for k, got in pieces.items():
+                got.append(data[k])
             filled += n
-        return prefix() if filled < rows else Message._from_columns(columns, rows)
+        if filled < rows or pieces:
+            return so_far()
+        return Message._from_columns(filled_cols, rows)
 
     def merge(self, other: Message | Mapping[str, Any] | pd.DataFrame) -> Message:
         """Column union of two Messages of equal length; ``other``'s columns win on name clashes."""
@@ -756,6 +770,10 @@ def _concat_block(names: tuple[str, ...], datas: list[dict[str, Column]]) -> lis
     if len(names) == 1:
         return [C.concat(names[0], rows)]
     return [C.concat(name, col) for name, col in zip(names, zip(*rows))]
+
+
+def _same_kind(a: Column, b: Column) -> bool:
+    return type(a) is type(b) and a.dtype == b.dtype
 
 
 def _rows_of(data: dict[str, Column]) -> int:
