@@ -583,7 +583,11 @@ class Message:
         names = self._names(columns)
         data: dict[str, Column] = {}
         for k, v in self._data.items():
-            if k in names and not isinstance(v, torch.Tensor):
+            if (
+                k in names
+                and not isinstance(v, torch.Tensor)
+                and (explicit or not _never_tensor(v))
+            ):
                 try:
                     data[k] = C.as_tensor(v, k, copy=copy)
                     continue
@@ -770,6 +774,14 @@ def _concat_block(names: tuple[str, ...], datas: list[dict[str, Column]]) -> lis
     if len(names) == 1:
         return [C.concat(names[0], rows)]
     return [C.concat(name, col) for name, col in zip(names, zip(*rows))]
+
+
+def _never_tensor(col: Column) -> bool:
+    """Whether converting ``col`` to a tensor is sure to fail (strings, objects, dates): the default
+    ``to_tensors`` skips it without trying (a window's string column cost a conversion to objects)."""
+    if isinstance(col, np.ndarray):
+        return col.dtype.kind not in "biufc"
+    return isinstance(col, ExtensionArray) and pd.api.types.is_string_dtype(col.dtype)
 
 
 def _same_kind(a: Column, b: Column) -> bool:

@@ -228,3 +228,35 @@ def test_joined_arrow_columns_are_one_chunk(dtype: str) -> None:
     joined = Message.concat([m[0:7], m[7:30], m[30:40]])
     assert joined == m and joined.dtypes == m.dtypes
     assert joined._data["c"].__arrow_array__().num_chunks == 1
+
+
+def test_default_to_tensors_skips_exactly_the_columns_that_cannot_convert() -> None:
+    """The default ``to_tensors`` skips string-like columns without trying: the same result as trying each."""
+    import pyarrow as pa
+
+    cols = {
+        "f": np.arange(4, dtype=np.float32),
+        "b": np.array([True, False, True, True]),
+        "o_num": np.array([1, 2, 3, 4], dtype=object),
+        "o_str": np.array(["a", "b", "c", "d"], dtype=object),
+        "u": np.array(["a", "b", "c", "d"]),
+        "dt": np.arange(4).astype("datetime64[s]"),
+        "s": pd.array(["a", None, "c", "d"], dtype="string"),
+        "str": pd.array(["a", "b", "c", "d"], dtype="str"),
+        "i_na": pd.array([1, None, 3, 4], dtype="Int64"),
+        "i_ext": pd.array([1, 2, 3, 4], dtype="Int64"),
+        "arrow_i": pd.array([1, 2, 3, 4], dtype=pd.ArrowDtype(pa.int64())),
+        "arrow_s": pd.array(["a", "b", "c", "d"], dtype=pd.ArrowDtype(pa.string())),
+        "cat_num": pd.Categorical([1, 2, 1, 2]),
+        "cat_str": pd.Categorical(["x", "y", "x", "y"]),
+        "bool_ext": pd.array([True, False, True, False], dtype="boolean"),
+    }
+    m = Message(cols)
+    expected = {}
+    for name in cols:  # the reference: try every column, keep the ones that convert
+        try:
+            expected[name] = isinstance(m.to_tensors([name])[name], torch.Tensor)
+        except (TypeError, ValueError):
+            expected[name] = False
+    got = m.to_tensors()
+    assert {k: k in got.tensor_columns for k in cols} == expected
