@@ -387,16 +387,8 @@ class Message:
     def _write_same_kind(self, rows: slice | np.ndarray, other: Message) -> bool:
         """In-place row write when every column of ``other`` matches its target's kind, dtype and row shape
         (the slot-cache hot path); False, having changed nothing, when some column needs conversion."""
-        for name, vals in other._data.items():
-            col = self._data[name]
-            if (
-                type(col) is not type(vals)
-                or col.dtype != vals.dtype
-                or col.shape[1:] != vals.shape[1:]
-            ):
-                return False
-            if isinstance(col, torch.Tensor) and col.device != vals.device:  # type: ignore[union-attr]
-                return False
+        if not all(C.same_layout(self._data[name], vals) for name, vals in other._data.items()):
+            return False
         idx_t: torch.Tensor | None = None
         for name, vals in other._data.items():
             col = self._data[name]
@@ -526,7 +518,7 @@ class Message:
                 data.keys() != first._data.keys()
                 or filled + n > rows
                 or not all(C.same_layout(filled_cols[k], data[k]) for k in filled_cols)
-                or not all(_same_kind(first._data[k], data[k]) for k in pieces)
+                or not all(C.same_layout(first._data[k], data[k]) for k in pieces)
             ):
                 return Message.concat([so_far(), part, *it])
             for k, buf in filled_cols.items():
@@ -782,10 +774,6 @@ def _never_tensor(col: Column) -> bool:
     if isinstance(col, np.ndarray):
         return col.dtype.kind not in "biufc"
     return isinstance(col, ExtensionArray) and pd.api.types.is_string_dtype(col.dtype)
-
-
-def _same_kind(a: Column, b: Column) -> bool:
-    return type(a) is type(b) and a.dtype == b.dtype
 
 
 def _rows_of(data: dict[str, Column]) -> int:
